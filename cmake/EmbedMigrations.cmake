@@ -1,0 +1,18 @@
+# fls_embed_migrations(<target> <set name> <dir>)
+# Builds a library whose function fls::migrations::<set name>() returns every *.sql file in <dir>,
+# ordered by file name, as {name, sql} pairs.
+function(fls_embed_migrations target set_name dir)
+  file(GLOB sql_files CONFIGURE_DEPENDS "${dir}/*.sql")
+  list(SORT sql_files)
+  set(out "${CMAKE_BINARY_DIR}/generated/migrations_${set_name}.cc")
+  set(body "// Generated from ${dir}; edit the .sql files instead.\n#include \"fls/store/migration.h\"\n\nnamespace fls::migrations {\nconst std::vector<Migration>& ${set_name}() {\n  static const std::vector<Migration> all{\n")
+  foreach(f ${sql_files})
+    get_filename_component(name "${f}" NAME_WE)
+    file(READ "${f}" sql)
+    string(APPEND body "    {\"${name}\", R\"fls_sql(${sql})fls_sql\"},\n")
+  endforeach()
+  string(APPEND body "  };\n  return all;\n}\n}  // namespace fls::migrations\n")
+  file(GENERATE OUTPUT "${out}" CONTENT "${body}")
+  add_library(${target} STATIC "${out}")
+  target_include_directories(${target} PUBLIC ${CMAKE_SOURCE_DIR}/include)
+endfunction()

@@ -1,0 +1,14 @@
+#pragma once
+// Process-wide logging set-up: spdlog to standard output.
+#include <string_view>
+
+namespace fls {
+
+// Accepts spdlog's level names (trace, debug, info, warn, error, critical, off), plus
+// "warning" and "fatal" as the original sidecar's operators wrote them.
+bool is_log_level(std::string_view name);
+
+// Installs the default logger writing to stdout with the given level.
+void init_logging(std::string_view level);
+
+}  // namespace fls

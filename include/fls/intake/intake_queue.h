@@ -1,0 +1,62 @@
+#pragma once
+// The hand-over from the I/O thread (producer) to the event writer (consumer), bounded in
+// bytes. A message stays counted until the writer has committed it, so the bound covers
+// everything the sidecar holds in memory on the way to the database.
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fls/common/clock.h"
+
+namespace fls {
+
+struct ReceivedMessage {
+  std::string payload;     // the frame's bytes as received
+  EpochMillis received_ms;  // when the frame was complete
+};
+
+class IntakeQueue {
+ public:
+  explicit IntakeQueue(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+
+  // Until open() the queue has no room, so no connection reads: before the sidecar has keys
+  // to sign with, clients are held by TCP back-pressure and nothing is read that could be lost.
+  void open();
+
+  // Producer side. Never refuses: a frame that was read is never dropped. The caller checks
+  // has_room() before reading more from its socket.
+  void push(ReceivedMessage message);
+  bool has_room() const;
+  // Called on the consumer's thread whenever room frees up after has_room() was false.
+  void set_room_listener(std::function<void()> listener);
+
+  // Consumer side. Blocks until there are messages (if `want_messages`), wake() is called, or
+  // `deadline` passes.
+  void wait(std::chrono::steady_clock::time_point deadline, bool want_messages);
+  void wake();
+  // Moves up to `max_count` messages, oldest first, into `out`. Their bytes stay counted.
+  void take(std::vector<ReceivedMessage>& out, std::size_t max_count);
+  // The writer committed messages of this many payload bytes.
+  void release(std::size_t bytes);
+
+  std::size_t held_bytes() const;
+  std::size_t waiting_messages() const;
+
+ private:
+  const std::size_t max_bytes_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<ReceivedMessage> messages_;
+  std::size_t held_bytes_ = 0;  // queued plus taken but not yet released
+  bool woken_ = false;
+  bool open_ = false;
+  mutable bool producer_blocked_ = false;
+  std::function<void()> room_listener_;
+};
+
+}  // namespace fls

@@ -1,0 +1,71 @@
+#pragma once
+// The TCP listener clients write their audit messages to (protocol.md §1).
+//
+// Runs entirely on one io_context thread, so connection state needs no locks. Connections
+// wait for readability and then read into one buffer shared by all of them: an idle
+// connection holds only its socket and any partial frame.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "fls/common/clock.h"
+#include "fls/intake/intake_queue.h"
+
+namespace fls {
+
+struct IntakeOptions {
+  std::string bind_address = "0.0.0.0";
+  std::uint16_t port = 0;  // 0: the kernel picks one (tests)
+  std::size_t max_message_size = 1 << 20;
+  std::size_t max_connections = 1024;
+};
+
+struct IntakeStats {
+  std::uint64_t messages = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t connections_rejected = 0;
+  std::uint64_t protocol_errors = 0;
+};
+
+class IntakeServer {
+ public:
+  IntakeServer(boost::asio::io_context& io, IntakeQueue& queue, const Clock& clock,
+               IntakeOptions options);
+  ~IntakeServer();
+
+  // Binds and starts accepting. Throws boost::system::system_error if the address is taken.
+  void start();
+  // Stops accepting and closes every connection (frames already queued stay queued).
+  void stop();
+
+  std::uint16_t port() const;
+  std::size_t open_connections() const { return connections_.size(); }
+  const IntakeStats& stats() const { return stats_; }
+
+ private:
+  class Connection;
+  friend class Connection;
+
+  void do_accept();
+  void on_accept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+  void on_room();  // the queue has room again: resume paused connections
+
+  boost::asio::io_context& io_;
+  IntakeQueue& queue_;
+  const Clock& clock_;
+  IntakeOptions options_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::unordered_set<std::shared_ptr<Connection>> connections_;
+  std::vector<std::weak_ptr<Connection>> paused_;
+  std::vector<char> read_buffer_;  // shared by every connection: one thread reads at a time
+  std::uint64_t next_connection_id_ = 1;
+  IntakeStats stats_;
+};
+
+}  // namespace fls

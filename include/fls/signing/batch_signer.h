@@ -1,0 +1,28 @@
+#pragma once
+// ed25519 batch signatures (libsodium), keyed with the registration's 64-byte batchKey.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "fls/common/secret_bytes.h"
+
+namespace fls {
+
+class BatchSigner {
+ public:
+  static constexpr std::size_t kSecretKeySize = 64;  // seed followed by public key
+
+  // nullopt unless `secret_key` is 64 bytes whose second half is the public key of its first.
+  static std::optional<BatchSigner> from_secret_key(SecretBytes secret_key);
+
+  // 128 lower-case hex digits: the detached signature of `data`.
+  std::string sign_hex(std::string_view data) const;
+  // 64 lower-case hex digits.
+  std::string public_key_hex() const;
+
+ private:
+  explicit BatchSigner(SecretBytes secret_key) : secret_key_(std::move(secret_key)) {}
+  SecretBytes secret_key_;
+};
+
+}  // namespace fls

@@ -1,0 +1,124 @@
+#pragma once
+// The event writer: the one thread that turns received messages into signed events and signed
+// batches and commits them (group commit: whatever is queued, up to a row limit, per
+// transaction). Sequence numbers, signatures and batch boundaries are decided here only, so
+// they need no locks.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fls/common/clock.h"
+#include "fls/common/ids.h"
+#include "fls/common/secret_bytes.h"
+#include "fls/intake/intake_queue.h"
+#include "fls/signing/batch_signer.h"
+#include "fls/signing/registration.h"
+#include "fls/signing/row_signer.h"
+#include "fls/store/batch_sink.h"
+#include "fls/store/event_counter.h"
+#include "fls/store/event_repository.h"
+
+namespace fls {
+
+struct EventWriterOptions {
+  std::string service_name;
+  std::size_t batch_size = 64;
+  std::chrono::milliseconds batch_interval{300'000};
+  std::size_t max_rows_per_commit = 4096;
+};
+
+struct EventWriterStats {
+  std::uint64_t events_stored = 0;
+  std::uint64_t batches_closed = 0;
+  std::uint64_t batches_acknowledged = 0;
+  std::uint64_t commits = 0;
+  std::uint64_t commit_failures = 0;
+  bool database_ok = true;
+};
+
+class EventWriter {
+ public:
+  EventWriter(EventRepository& repository, IntakeQueue& queue, const Clock& clock, IdSource& ids,
+              BatchSink& sink, EventWriterOptions options);
+  ~EventWriter();
+
+  void start();
+  // Stores everything already received (if a registration exists), then ends the thread.
+  // Returns false if that did not finish before `deadline` (the thread is left to end on
+  // its own once the database answers).
+  bool stop(std::chrono::steady_clock::time_point deadline);
+
+  // Thread-safe. A registration whose challenge passed: from now on events are signed with
+  // its keys, and every batch not yet acknowledged is signed again and handed to the sink.
+  void use_registration(Registration registration);
+  // Thread-safe. The KMS confirmed these batches.
+  void acknowledge(std::string batch_id);
+
+  // Thread-safe: events stored under the current registration during the last hour.
+  std::uint64_t events_last_hour() const { return counter_.last_hour(clock_.now_ms()); }
+  EventWriterStats stats() const;
+
+ private:
+  struct Current {
+    std::string sidecar_id;
+    RowSigner row_signer;
+    BatchSigner batch_signer;
+    std::int64_t next_sequence = 1;
+  };
+  struct Open {
+    std::string batch_id;
+    std::vector<SignedRow> rows;
+    bool stored = false;          // its row is in the database
+    std::size_t group_index = 0;  // its place in group_.new_batches while not stored
+  };
+
+  void run();
+  void handle_commands();
+  void adopt(Registration registration);
+  void take_messages();
+  void append_event(ReceivedMessage& message);
+  void close_open_batch();
+  void commit_group();
+  std::chrono::steady_clock::time_point next_wake() const;
+
+  EventRepository& repository_;
+  IntakeQueue& queue_;
+  const Clock& clock_;
+  IdSource& ids_;
+  BatchSink& sink_;
+  EventWriterOptions options_;
+
+  // Commands from other threads.
+  mutable std::mutex mutex_;
+  std::deque<Registration> registrations_;
+  std::vector<std::string> acknowledgements_;
+  EventWriterStats stats_;
+
+  // The writer thread's own state.
+  std::optional<Current> current_;
+  std::optional<Open> open_;
+  CommitGroup group_;
+  std::vector<ReceivedMessage> taken_;
+  std::size_t group_bytes_ = 0;
+  std::vector<BatchToSend> to_send_;
+  std::optional<std::pair<std::string, std::vector<BatchToSend>>> registration_to_send_;
+  std::chrono::steady_clock::time_point batch_deadline_;
+  EventCounter counter_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> abandon_{false};
+  std::thread thread_;
+  std::mutex done_mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+};
+
+}  // namespace fls

@@ -1,0 +1,17 @@
+#pragma once
+// Applies schema migrations exactly once, recording each in a table of applied migrations.
+#include <pqxx/connection>
+#include <string>
+#include <vector>
+
+#include "fls/store/migration.h"
+
+namespace fls {
+
+// Applies, in one transaction, every migration of `all` not yet recorded in `table`; returns
+// the names applied. Holds a PostgreSQL advisory lock for the duration, so sidecars starting
+// together against one database wait for each other instead of racing.
+std::vector<std::string> apply_migrations(pqxx::connection& connection, const std::string& table,
+                                          const std::vector<Migration>& all);
+
+}  // namespace fls

@@ -1,0 +1,44 @@
+#include "fls/config/sidecar_config.h"
+
+#include "fls/common/logging.h"
+
+namespace fls {
+
+SidecarConfig load_sidecar_config(const EnvReader& env) {
+  SidecarConfig c;
+  c.database_uri = env.required_text("SIDE_DATABASE_URI");
+  c.service_name = env.text("SIDE_SERVICE", "TestService");
+  c.bind_address = env.text("SIDE_BIND_ADDRESS", "0.0.0.0");
+  c.port = env.port("SIDE_PORT", 5678);
+  c.health_port = env.port("SIDE_HEALTH_PORT", 6789);
+  c.batch_size = static_cast<std::size_t>(env.integer("SIDE_BATCH_SIZE", 64, 1, 100'000));
+  c.batch_interval = env.millis("SIDE_BATCH_TIME_INTERVAL", 300'000);
+  c.max_message_size = static_cast<std::size_t>(
+      env.integer("SIDE_MAX_MESSAGE_SIZE", 1 << 20, 1, 256LL << 20));
+  c.max_queued_bytes = static_cast<std::size_t>(
+      env.integer("SIDE_MAX_QUEUED_BYTES", 8 << 20, 64 << 10, 16LL << 30));
+  c.max_connections =
+      static_cast<std::size_t>(env.integer("SIDE_MAX_CONNECTIONS", 1024, 1, 1'000'000));
+  c.store_max_rows =
+      static_cast<std::size_t>(env.integer("SIDE_STORE_MAX_ROWS", 4096, 1, 1'000'000));
+  c.log_level = env.text("SIDE_LOG_LEVEL", "info");
+  if (!is_log_level(c.log_level)) {
+    throw ConfigError("SIDE_LOG_LEVEL must be one of trace, debug, info, warn, error, critical, "
+                      "off; got '" + c.log_level + "'");
+  }
+
+  c.kms_url_text = env.text("SIDE_KMS__URL", "ws://localhost:8080/sidecar");
+  const auto url = parse_kms_url(c.kms_url_text);
+  if (!url) {
+    throw ConfigError("SIDE_KMS__URL must be a ws:// or wss:// URL, got '" + c.kms_url_text + "'");
+  }
+  c.kms_url = *url;
+  c.kms_ca_file = env.optional_text("SIDE_KMS__CA_FILE");
+  c.kms_ping_interval = env.millis("SIDE_KMS__PING_INTERVAL", 30'000);
+  c.kms_request_timeout = env.millis("SIDE_KMS__REQUEST_TIMEOUT", 120'000);
+  c.kms_connect_timeout = env.millis("SIDE_KMS__CONNECT_TIMEOUT", 60'000);
+  c.kms_reconnect_interval = env.millis("SIDE_KMS__RECONNECT_INTERVAL", 5'000);
+  return c;
+}
+
+}  // namespace fls

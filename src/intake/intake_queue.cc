@@ -1,0 +1,87 @@
+#include "fls/intake/intake_queue.h"
+
+namespace fls {
+
+void IntakeQueue::push(ReceivedMessage message) {
+  {
+    std::lock_guard lock(mutex_);
+    held_bytes_ += message.payload.size();
+    messages_.push_back(std::move(message));
+  }
+  cv_.notify_one();
+}
+
+bool IntakeQueue::has_room() const {
+  std::lock_guard lock(mutex_);
+  if (producer_blocked_) return false;  // stay paused until the listener is called
+  if (open_ && held_bytes_ < max_bytes_) return true;
+  producer_blocked_ = true;
+  return false;
+}
+
+void IntakeQueue::open() {
+  std::function<void()> listener;
+  {
+    std::lock_guard lock(mutex_);
+    if (open_) return;
+    open_ = true;
+    if (producer_blocked_) {
+      producer_blocked_ = false;
+      listener = room_listener_;
+    }
+  }
+  if (listener) listener();
+}
+
+void IntakeQueue::set_room_listener(std::function<void()> listener) {
+  std::lock_guard lock(mutex_);
+  room_listener_ = std::move(listener);
+}
+
+void IntakeQueue::wait(std::chrono::steady_clock::time_point deadline, bool want_messages) {
+  std::unique_lock lock(mutex_);
+  cv_.wait_until(lock, deadline, [&] { return woken_ || (want_messages && !messages_.empty()); });
+  woken_ = false;
+}
+
+void IntakeQueue::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  cv_.notify_one();
+}
+
+void IntakeQueue::take(std::vector<ReceivedMessage>& out, std::size_t max_count) {
+  std::lock_guard lock(mutex_);
+  while (!messages_.empty() && max_count-- > 0) {
+    out.push_back(std::move(messages_.front()));
+    messages_.pop_front();
+  }
+}
+
+void IntakeQueue::release(std::size_t bytes) {
+  std::function<void()> listener;
+  {
+    std::lock_guard lock(mutex_);
+    held_bytes_ -= bytes;
+    // Resume readers only once half the bound is free, so they do not flap at the limit.
+    if (producer_blocked_ && held_bytes_ <= max_bytes_ / 2) {
+      producer_blocked_ = false;
+      listener = room_listener_;
+    }
+  }
+  if (listener) listener();
+}
+
+std::size_t IntakeQueue::held_bytes() const {
+  std::lock_guard lock(mutex_);
+  return held_bytes_;
+}
+
+std::size_t IntakeQueue::waiting_messages() const {
+  std::lock_guard lock(mutex_);
+  return messages_.size();
+}
+
+}  // namespace fls

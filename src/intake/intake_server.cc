@@ -1,0 +1,180 @@
+#include "fls/intake/intake_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/ip/address.hpp>
+
+#include "fls/intake/frame_decoder.h"
+
+namespace fls {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+constexpr std::size_t kReadBufferSize = 64 * 1024;
+}
+
+class IntakeServer::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(IntakeServer& server, tcp::socket socket, std::uint64_t id)
+      : server_(server),
+        socket_(std::move(socket)),
+        id_(id),
+        decoder_(server.options_.max_message_size) {
+    boost::system::error_code ec;
+    const auto peer = socket_.remote_endpoint(ec);
+    peer_ = ec ? std::string("unknown peer") : peer.address().to_string() + ":" + std::to_string(peer.port());
+  }
+
+  void start() {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    spdlog::debug("intake connection {} opened from {}", id_, peer_);
+    do_wait();
+  }
+
+  void resume() { do_wait(); }
+
+  void close() {
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+  }
+
+ private:
+  void do_wait() {
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](boost::system::error_code ec) { self->on_readable(ec); });
+  }
+
+  void on_readable(boost::system::error_code ec) {
+    if (ec) {
+      if (ec != asio::error::operation_aborted) finish("wait failed: " + ec.message());
+      return;
+    }
+    const std::size_t n = socket_.read_some(asio::buffer(server_.read_buffer_), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      do_wait();
+      return;
+    }
+    if (ec) {
+      finish(ec == asio::error::eof ? std::string() : ec.message());
+      return;
+    }
+    std::string_view input(server_.read_buffer_.data(), n);
+    for (;;) {
+      std::string payload;
+      const auto status = decoder_.decode(input, payload);
+      if (status == FrameDecoder::Status::need_more) break;
+      if (status == FrameDecoder::Status::too_large) {
+        ++server_.stats_.protocol_errors;
+        spdlog::warn("intake connection {} from {} closed: frame of {} bytes exceeds SIDE_MAX_MESSAGE_SIZE ({})",
+                     id_, peer_, decoder_.announced_length(), server_.options_.max_message_size);
+        finish(std::string(), false);
+        return;
+      }
+      ++server_.stats_.messages;
+      server_.stats_.bytes += payload.size();
+      server_.queue_.push(ReceivedMessage{std::move(payload), server_.clock_.now_ms()});
+    }
+    if (!server_.queue_.has_room()) {
+      // Back-pressure: stop reading; the kernel's buffers fill and the client's writes block.
+      server_.paused_.push_back(weak_from_this());
+      return;
+    }
+    do_wait();
+  }
+
+  // Ends the connection; `error` empty for an orderly close by the client.
+  void finish(const std::string& error, bool log_close = true) {
+    if (log_close) {
+      if (decoder_.buffered_bytes() > 0) {
+        spdlog::warn("intake connection {} from {} closed in the middle of a frame ({} bytes of it "
+                     "received and discarded){}{}",
+                     id_, peer_, decoder_.buffered_bytes(), error.empty() ? "" : ": ", error);
+      } else if (!error.empty()) {
+        spdlog::warn("intake connection {} from {} failed: {}", id_, peer_, error);
+      } else {
+        spdlog::debug("intake connection {} from {} closed by the client", id_, peer_);
+      }
+    }
+    close();
+    server_.connections_.erase(shared_from_this());
+  }
+
+  IntakeServer& server_;
+  tcp::socket socket_;
+  std::uint64_t id_;
+  std::string peer_;
+  FrameDecoder decoder_;
+};
+
+IntakeServer::IntakeServer(asio::io_context& io, IntakeQueue& queue, const Clock& clock,
+                           IntakeOptions options)
+    : io_(io),
+      queue_(queue),
+      clock_(clock),
+      options_(std::move(options)),
+      acceptor_(io),
+      read_buffer_(kReadBufferSize) {}
+
+IntakeServer::~IntakeServer() = default;
+
+void IntakeServer::start() {
+  const tcp::endpoint endpoint(asio::ip::make_address(options_.bind_address), options_.port);
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  // The queue calls this on the writer's thread; the connections live on the I/O thread.
+  queue_.set_room_listener([this] { asio::post(io_, [this] { on_room(); }); });
+  spdlog::info("intake listening on {}:{}", options_.bind_address, port());
+  do_accept();
+}
+
+void IntakeServer::stop() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  for (const auto& connection : connections_) connection->close();
+  connections_.clear();
+  paused_.clear();
+}
+
+std::uint16_t IntakeServer::port() const {
+  boost::system::error_code ec;
+  return acceptor_.local_endpoint(ec).port();
+}
+
+void IntakeServer::do_accept() {
+  acceptor_.async_accept(
+      [this](boost::system::error_code ec, tcp::socket socket) { on_accept(ec, std::move(socket)); });
+}
+
+void IntakeServer::on_accept(boost::system::error_code ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+  if (ec) {
+    // Running out of file descriptors must not stop the listener for good.
+    spdlog::warn("intake accept failed: {}", ec.message());
+  } else if (connections_.size() >= options_.max_connections) {
+    ++stats_.connections_rejected;
+    spdlog::warn("intake connection refused: SIDE_MAX_CONNECTIONS ({}) connections are open",
+                 options_.max_connections);
+    socket.close(ec);
+  } else {
+    ++stats_.connections_accepted;
+    auto connection = std::make_shared<Connection>(*this, std::move(socket), next_connection_id_++);
+    connections_.insert(connection);
+    connection->start();
+  }
+  do_accept();
+}
+
+void IntakeServer::on_room() {
+  auto paused = std::move(paused_);
+  paused_.clear();
+  for (auto& weak : paused) {
+    if (auto connection = weak.lock()) connection->resume();
+  }
+}
+
+}  // namespace fls

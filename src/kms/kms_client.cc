@@ -1,0 +1,529 @@
+#include "fls/kms/kms_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <cctype>
+#include <future>
+
+#include "fls/common/version.h"
+#include "fls/signing/row_signer.h"
+
+namespace fls {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+using ordered_json = nlohmann::ordered_json;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kParseError = -32700;
+constexpr int kInvalidRequest = -32600;
+constexpr int kMethodNotFound = -32601;
+constexpr int kInvalidParams = -32602;
+constexpr int kBatchExists = 120;
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+std::string describe_error(const json& message) {
+  const auto& error = message["error"];
+  if (!error.is_object()) return "malformed error";
+  return "code " + (error.contains("code") ? error["code"].dump() : std::string("?")) + ": " +
+         (error.contains("message") && error["message"].is_string() ? error["message"].get<std::string>()
+                                                                     : std::string("(no message)"));
+}
+
+bool has_error_code(const json& message, int code) {
+  const auto& error = message["error"];
+  return error.is_object() && error.contains("code") && error["code"].is_number_integer() &&
+         error["code"].get<long long>() == code;
+}
+
+const std::string* string_field(const json& object, const char* key) {
+  if (!object.is_object()) return nullptr;
+  const auto it = object.find(key);
+  if (it == object.end() || !it->is_string()) return nullptr;
+  return it->get_ptr<const std::string*>();
+}
+
+std::string dump(const ordered_json& message) {
+  return message.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+}
+
+// Replies for one inquiry, bound to the connection that asked.
+class ConnectionInquiryReplies final : public InquiryReplies {
+ public:
+  using Sender = std::function<bool(std::size_t, std::size_t, std::vector<InquiryItem>&, std::function<void()>)>;
+  ConnectionInquiryReplies(asio::io_context& io, Sender sender, std::chrono::milliseconds timeout)
+      : io_(io), sender_(std::move(sender)), timeout_(timeout) {}
+
+  bool send(std::size_t total, std::size_t first_item, std::vector<InquiryItem> items) override {
+    auto written = std::make_shared<std::promise<bool>>();
+    auto result = written->get_future();
+    asio::post(io_, [this, written, total, first_item, items = std::move(items)]() mutable {
+      if (!sender_(total, first_item, items, [written] { written->set_value(true); })) {
+        written->set_value(false);
+      }
+    });
+    // A stopped io_context never runs the handler: give up after the request timeout.
+    if (result.wait_for(timeout_) != std::future_status::ready) return false;
+    return result.get();
+  }
+
+ private:
+  asio::io_context& io_;
+  Sender sender_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace
+
+KmsClient::KmsClient(asio::io_context& io, TransportFactory transport_factory, const Clock& clock,
+                     IdSource& ids, KmsBackend& backend, KmsClientOptions options)
+    : io_(io),
+      transport_factory_(std::move(transport_factory)),
+      clock_(clock),
+      ids_(ids),
+      backend_(backend),
+      options_(std::move(options)),
+      reconnect_timer_(io),
+      request_timer_(io),
+      ping_timer_(io) {}
+
+void KmsClient::start() {
+  asio::post(io_, [self = shared_from_this()] { self->connect(); });
+}
+
+void KmsClient::stop() {
+  asio::post(io_, [self = shared_from_this()] {
+    self->stopped_ = true;
+    self->reconnect_timer_.cancel();
+    if (self->transport_) self->transport_->close();
+  });
+}
+
+// ---- connection life cycle ----
+
+void KmsClient::connect() {
+  if (stopped_) return;
+  state_ = State::connecting;
+  const std::uint64_t generation = ++generation_;
+  std::weak_ptr<KmsClient> weak = weak_from_this();
+  auto current = [weak, generation]() -> std::shared_ptr<KmsClient> {
+    auto self = weak.lock();
+    return self && self->generation_ == generation ? self : nullptr;
+  };
+  WsEvents events;
+  events.on_open = [current] {
+    if (auto self = current()) self->on_open();
+  };
+  events.on_text = [current](std::string text) {
+    if (auto self = current()) self->handle_text(text);
+  };
+  events.on_activity = [current] {
+    if (auto self = current()) self->last_activity_ = steady::now();
+  };
+  events.on_closed = [current](std::string reason) {
+    if (auto self = current()) self->on_closed(reason);
+  };
+  if (!failing_since_) failing_since_ = steady::now();
+  transport_ = transport_factory_(std::move(events));
+  transport_->connect(options_.connect_timeout);
+}
+
+void KmsClient::on_open() {
+  spdlog::info("KMS connection open to {}", options_.url_text);
+  failing_since_.reset();
+  failure_reported_ = false;
+  last_activity_ = steady::now();
+  ping_sent_at_.reset();
+  state_ = State::registering;
+  // A fresh sidecar id on every connection: the KMS refuses one it has seen (40001).
+  sidecar_id_ = ids_.next_uuid();
+  ordered_json params;
+  params["id"] = sidecar_id_;
+  params["serviceName"] = options_.service_name;
+  send_request(RequestKind::register_, "register", std::move(params));
+  arm_ping_timer();
+  publish_status();
+}
+
+void KmsClient::on_closed(const std::string& reason) {
+  const bool was_open = state_ != State::connecting;
+  const bool was_registered = state_ == State::registered;
+  state_ = State::idle;
+  transport_.reset();
+  request_timer_.cancel();
+  ping_timer_.cancel();
+  pending_.clear();
+  outbound_.clear();  // the writer hands every unacknowledged batch to the next registration
+  in_flight_ = 0;
+  pending_registration_.reset();
+  if (was_registered) sidecar_id_.clear();
+  {
+    std::lock_guard lock(status_mutex_);
+    if (was_open) ++status_.reconnects;
+  }
+  publish_status();
+  if (stopped_) {
+    spdlog::info("KMS connection closed");
+    return;
+  }
+  if (was_open) {
+    spdlog::warn("KMS connection lost ({}); reconnecting every {} ms", reason,
+                 options_.reconnect_interval.count());
+    failing_since_ = steady::now();
+  } else {
+    const auto failing_for = steady::now() - *failing_since_;
+    if (failing_for >= options_.connect_timeout && !failure_reported_) {
+      failure_reported_ = true;
+      spdlog::error("cannot connect to the KMS at {} for {} ms (SIDE_KMS__CONNECT_TIMEOUT): {}; "
+                    "still retrying every {} ms",
+                    options_.url_text,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(failing_for).count(), reason,
+                    options_.reconnect_interval.count());
+    } else {
+      spdlog::warn("KMS connection attempt to {} failed: {}", options_.url_text, reason);
+    }
+  }
+  schedule_reconnect();
+}
+
+void KmsClient::schedule_reconnect() {
+  reconnect_timer_.expires_after(options_.reconnect_interval);
+  reconnect_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) self->connect();
+  });
+}
+
+void KmsClient::drop_connection(const std::string& why) {
+  spdlog::warn("closing the KMS connection: {}", why);
+  if (transport_) transport_->close();
+}
+
+// ---- sending ----
+
+void KmsClient::send_json(const ordered_json& message) {
+  if (transport_) transport_->send(dump(message));
+}
+
+void KmsClient::send_request(RequestKind kind, const std::string& method, ordered_json params,
+                             std::string batch_id) {
+  const std::string id = ids_.next_uuid();
+  ordered_json message;
+  message["jsonrpc"] = "2.0";
+  message["id"] = id;
+  message["method"] = method;
+  message["params"] = std::move(params);
+  pending_.emplace(id, Pending{kind, std::move(batch_id), steady::now() + options_.request_timeout});
+  send_json(message);
+  arm_request_timer();
+}
+
+void KmsClient::send_error(const json& id, int code, const std::string& text) {
+  ordered_json message;
+  message["jsonrpc"] = "2.0";
+  message["id"] = id;
+  message["error"] = {{"code", code}, {"message", text}};
+  send_json(message);
+}
+
+void KmsClient::send_after_registration(std::string sidecar_id, std::vector<BatchToSend> batches) {
+  asio::post(io_, [self = shared_from_this(), sidecar_id = std::move(sidecar_id),
+                   batches = std::move(batches)]() mutable {
+    if (self->state_ != State::registered || self->sidecar_id_ != sidecar_id) return;
+    self->outbound_.assign(std::make_move_iterator(batches.begin()), std::make_move_iterator(batches.end()));
+    self->pump_batches();
+  });
+}
+
+void KmsClient::send(std::string sidecar_id, std::vector<BatchToSend> batches) {
+  asio::post(io_, [self = shared_from_this(), sidecar_id = std::move(sidecar_id),
+                   batches = std::move(batches)]() mutable {
+    if (self->state_ != State::registered || self->sidecar_id_ != sidecar_id) return;
+    for (auto& batch : batches) self->outbound_.push_back(std::move(batch));
+    self->pump_batches();
+  });
+}
+
+void KmsClient::pump_batches() {
+  while (state_ == State::registered && in_flight_ < options_.max_batches_in_flight && !outbound_.empty()) {
+    BatchToSend batch = std::move(outbound_.front());
+    outbound_.pop_front();
+    ordered_json params;
+    params["id"] = batch.batch_id;
+    params["signature"] = batch.signature;
+    ++in_flight_;
+    send_request(RequestKind::batch, "batch", std::move(params), batch.batch_id);
+    std::lock_guard lock(status_mutex_);
+    ++status_.batches_sent;
+  }
+  publish_status();
+}
+
+// ---- receiving ----
+
+void KmsClient::handle_text(const std::string& text) {
+  const json message = json::parse(text, nullptr, false);
+  if (message.is_discarded()) {
+    spdlog::warn("KMS sent malformed JSON ({} bytes); answered with a parse error", text.size());
+    send_error(nullptr, kParseError, "Parse error");
+    return;
+  }
+  if (!message.is_object()) {
+    spdlog::warn("KMS sent a JSON value that is not an object; answered with an invalid request error");
+    send_error(nullptr, kInvalidRequest, "Invalid Request");
+    return;
+  }
+  if (message.contains("method")) {
+    on_request(message);
+  } else if (message.contains("result") || message.contains("error")) {
+    on_response(message);
+  } else {
+    spdlog::warn("KMS sent an object that is neither a request nor a response; answered with an error");
+    send_error(message.contains("id") ? message["id"] : json(nullptr), kInvalidRequest, "Invalid Request");
+  }
+}
+
+void KmsClient::on_response(const json& message) {
+  const std::string* id = string_field(message, "id");
+  const auto it = id == nullptr ? pending_.end() : pending_.find(*id);
+  if (it == pending_.end()) {
+    spdlog::warn("KMS sent a reply whose id matches no pending request; ignored");
+    return;
+  }
+  const Pending pending = std::move(it->second);
+  pending_.erase(it);
+  arm_request_timer();
+  switch (pending.kind) {
+    case RequestKind::register_:
+      if (message.contains("error")) {
+        spdlog::error("KMS refused the registration ({})", describe_error(message));
+        drop_connection("registration refused");
+      } else {
+        on_register_result(message["result"]);
+      }
+      break;
+    case RequestKind::challenge:
+      on_challenge_result(message);
+      break;
+    case RequestKind::batch:
+      on_batch_result(pending.batch_id, message);
+      break;
+  }
+}
+
+void KmsClient::on_register_result(const json& result) {
+  const std::string* id = string_field(result, "id");
+  const std::string* batch_key_hex = string_field(result, "batchKey");
+  const std::string* row_key_hex = string_field(result, "rowKey");
+  const std::string* challenge = string_field(result, "challenge");
+  if (id == nullptr || !is_uuid(*id) || batch_key_hex == nullptr || row_key_hex == nullptr ||
+      challenge == nullptr) {
+    spdlog::error("KMS registration reply lacks a valid id, batchKey, rowKey or challenge");
+    drop_connection("unusable registration reply");
+    return;
+  }
+  auto row_key = SecretBytes::from_hex(*row_key_hex, RowSigner::kKeySize);
+  auto batch_key = SecretBytes::from_hex(*batch_key_hex, BatchSigner::kSecretKeySize);
+  std::optional<BatchSigner> batch_signer;
+  if (batch_key) batch_signer = BatchSigner::from_secret_key(std::move(*batch_key));
+  if (!row_key || !batch_signer) {
+    // Lengths only: key material is never logged.
+    spdlog::error("KMS registration reply has an unusable key (rowKey {} hex digits, batchKey {} hex "
+                  "digits; expected {} and {}, and a batchKey whose second half is its public key)",
+                  row_key_hex->size(), batch_key_hex->size(), 2 * RowSigner::kKeySize,
+                  2 * BatchSigner::kSecretKeySize);
+    drop_connection("unusable registration keys");
+    return;
+  }
+  if (lower_uuid(*id) != lower_uuid(sidecar_id_)) {
+    spdlog::warn("KMS registered the sidecar as {} instead of {}; using the KMS's id", *id, sidecar_id_);
+  }
+  sidecar_id_ = *id;
+  ordered_json params;
+  params["rowSignature"] = RowSigner(*row_key).sign_hex(*challenge);
+  params["batchSignature"] = batch_signer->sign_hex(*challenge);
+  pending_registration_.emplace(Registration{sidecar_id_, std::move(*row_key), std::move(*batch_signer)});
+  state_ = State::challenging;
+  send_request(RequestKind::challenge, "challenge", std::move(params));
+}
+
+void KmsClient::on_challenge_result(const json& message) {
+  const std::string* status = string_field(message["result"], "status");
+  if (message.contains("error") || status == nullptr || *status != "OK" || !pending_registration_) {
+    spdlog::error("KMS rejected the challenge ({})",
+                  message.contains("error") ? describe_error(message) : std::string("unexpected result"));
+    drop_connection("challenge failed");
+    return;
+  }
+  state_ = State::registered;
+  spdlog::info("registered with the KMS as sidecar {} for service {}", sidecar_id_, options_.service_name);
+  backend_.registered(std::move(*pending_registration_));
+  pending_registration_.reset();
+  publish_status();
+}
+
+void KmsClient::on_batch_result(const std::string& batch_id, const json& message) {
+  --in_flight_;
+  if (message.contains("error") && !has_error_code(message, kBatchExists)) {
+    // Delivered again, in order, after the reconnection re-registers.
+    drop_connection("KMS refused batch " + batch_id + " (" + describe_error(message) + ")");
+    return;
+  }
+  if (message.contains("error")) spdlog::debug("KMS already holds batch {}", batch_id);
+  backend_.acknowledged(batch_id);
+  {
+    std::lock_guard lock(status_mutex_);
+    ++status_.batches_acknowledged;
+  }
+  pump_batches();
+}
+
+void KmsClient::on_request(const json& message) {
+  const bool has_id = message.contains("id");
+  const json id = has_id ? message["id"] : json(nullptr);
+  const std::string* method = string_field(message, "method");
+  if (method == nullptr) {
+    spdlog::warn("KMS sent a request whose method is not a string; answered with an error");
+    send_error(id, kInvalidRequest, "Invalid Request");
+    return;
+  }
+  const std::string name = lower(*method);
+  if (name == "healthcheck") {
+    on_healthcheck(id);
+  } else if (name == "inquiry") {
+    on_inquiry(id, message.contains("params") ? message["params"] : json());
+  } else {
+    spdlog::warn("KMS called unknown method '{}'; answered with method not found", *method);
+    if (has_id) send_error(id, kMethodNotFound, "Method not found");
+  }
+}
+
+void KmsClient::on_healthcheck(const json& id) {
+  ordered_json result;
+  result["id"] = sidecar_id_;
+  result["version"] = kVersion;
+  result["current"] = format_iso_millis(clock_.now_ms());
+  result["uptime"] = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started_).count();
+  result["eventCountLastHour"] = backend_.events_last_hour();
+  ordered_json message;
+  message["jsonrpc"] = "2.0";
+  message["id"] = id;
+  message["result"] = std::move(result);
+  send_json(message);
+}
+
+void KmsClient::on_inquiry(const json& id, const json& params) {
+  const std::string* inquiry_id = string_field(params, "inquiry");
+  const std::string* start_text = string_field(params, "startTime");
+  const std::string* end_text = string_field(params, "endTime");
+  const auto start = start_text ? parse_iso_instant(*start_text) : std::nullopt;
+  const auto end = end_text ? parse_iso_instant(*end_text) : std::nullopt;
+  if (inquiry_id == nullptr || !start || !end || end->epoch_ns < start->epoch_ns) {
+    spdlog::warn("KMS sent an inquiry without a valid inquiry id and time range; answered with invalid params");
+    send_error(id, kInvalidParams, "Invalid params: inquiry, startTime and endTime (ISO-8601, startTime <= endTime) are required");
+    return;
+  }
+  spdlog::info("KMS inquiry {} for {} .. {}", *inquiry_id, *start_text, *end_text);
+  const std::uint64_t generation = generation_;
+  std::weak_ptr<KmsClient> weak = weak_from_this();
+  const std::string inquiry = *inquiry_id;
+  auto sender = [weak, generation, inquiry](std::size_t total, std::size_t first_item,
+                                            std::vector<InquiryItem>& items, std::function<void()> written) {
+    auto self = weak.lock();
+    if (!self || self->generation_ != generation || !self->transport_) return false;
+    auto respond = [&](ordered_json params) {
+      ordered_json message;
+      message["jsonrpc"] = "2.0";
+      message["id"] = self->ids_.next_uuid();
+      message["method"] = "inquiry-response";
+      message["params"] = std::move(params);
+      self->send_json(message);
+    };
+    if (total == 0) {
+      respond({{"inquiry", inquiry}, {"total", 0}, {"item", 0}});
+    }
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      ordered_json params;
+      params["inquiry"] = inquiry;
+      params["id"] = std::move(items[i].batch_id);
+      params["body"] = std::move(items[i].body);
+      params["total"] = total;
+      params["item"] = first_item + i;
+      respond(std::move(params));
+    }
+    self->transport_->when_flushed(std::move(written));
+    return true;
+  };
+  backend_.answer_inquiry(InquiryRequest{inquiry, *start, *end},
+                          std::make_shared<ConnectionInquiryReplies>(io_, std::move(sender),
+                                                                     options_.request_timeout));
+}
+
+// ---- timers ----
+
+void KmsClient::arm_request_timer() {
+  if (pending_.empty()) {
+    request_timer_.cancel();
+    return;
+  }
+  auto earliest = steady::time_point::max();
+  for (const auto& [id, pending] : pending_) earliest = std::min(earliest, pending.deadline);
+  request_timer_.expires_at(earliest);
+  request_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) self->on_request_timer();
+  });
+}
+
+void KmsClient::on_request_timer() {
+  const auto now = steady::now();
+  for (const auto& [id, pending] : pending_) {
+    if (pending.deadline <= now) {
+      drop_connection("request " + id + " got no answer within " +
+                      std::to_string(options_.request_timeout.count()) + " ms (SIDE_KMS__REQUEST_TIMEOUT)");
+      return;
+    }
+  }
+  arm_request_timer();
+}
+
+void KmsClient::arm_ping_timer() {
+  ping_timer_.expires_after(options_.ping_interval);
+  ping_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) self->on_ping_timer();
+  });
+}
+
+void KmsClient::on_ping_timer() {
+  if (!transport_) return;
+  if (ping_sent_at_ && last_activity_ < *ping_sent_at_) {
+    drop_connection("no pong or other frame within " + std::to_string(options_.ping_interval.count()) +
+                    " ms of a ping (SIDE_KMS__PING_INTERVAL)");
+    return;
+  }
+  ping_sent_at_ = steady::now();
+  transport_->ping(ordered_json{{"timestamp", format_iso_millis(clock_.now_ms())}}.dump());
+  arm_ping_timer();
+}
+
+void KmsClient::publish_status() {
+  std::lock_guard lock(status_mutex_);
+  status_.connected = state_ != State::idle && state_ != State::connecting;
+  status_.registered = state_ == State::registered;
+  status_.sidecar_id = state_ == State::registered ? sidecar_id_ : std::string();
+  status_.batches_waiting = outbound_.size() + in_flight_;
+}
+
+KmsStatus KmsClient::status() const {
+  std::lock_guard lock(status_mutex_);
+  return status_;
+}
+
+}  // namespace fls

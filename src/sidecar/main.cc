@@ -1,0 +1,89 @@
+// forensic-logging-sidecar: reads the SIDE_* environment, migrates the database, and runs
+// until SIGTERM or SIGINT.
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <iostream>
+#include <pqxx/connection>
+
+#include "fls/common/logging.h"
+#include "fls/common/version.h"
+#include "fls/config/sidecar_config.h"
+#include "fls/store/migrator.h"
+#include "fls/store/pg_connection.h"
+#include "sidecar_app.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage: forensic-logging-sidecar [migrate | --help | --version]
+
+Receives audit messages over TCP (4-byte big-endian length, then the payload), stores each
+in PostgreSQL with an AES-CMAC row signature, groups them into ed25519-signed batches and
+relays every batch signature to the central KMS.
+
+  migrate     apply the database migrations and exit
+  --help      show this text
+  --version   show the version
+
+Configuration comes from the environment; SIDE_DATABASE_URI is required. The README lists
+every variable with its default (SIDE_PORT, SIDE_HEALTH_PORT, SIDE_SERVICE, SIDE_KMS__URL, ...).
+)";
+
+void migrate(const std::string& uri) {
+  std::atomic<bool> stopping{false};
+  for (fls::Backoff backoff;;) {
+    auto connection = fls::connect_with_retry(uri, "migrations", stopping);
+    try {
+      const auto applied = fls::apply_migrations(*connection, "sidecar_schema_migrations",
+                                                 fls::migrations::sidecar());
+      for (const auto& name : applied) spdlog::info("applied migration {}", name);
+      if (applied.empty()) spdlog::info("database schema is up to date");
+      return;
+    } catch (const pqxx::broken_connection& e) {
+      spdlog::error("migrations: database connection lost, retrying: {}", e.what());
+      fls::sleep_unless_stopping(backoff.next(), stopping);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string command = argc > 1 ? argv[1] : "";
+  if (command == "--help" || command == "-h") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (command == "--version") {
+    std::cout << "forensic-logging-sidecar " << fls::kVersion << "\n";
+    return 0;
+  }
+  if (!command.empty() && command != "migrate") {
+    std::cerr << "unknown argument '" << command << "'\n" << kUsage;
+    return 2;
+  }
+
+  fls::SidecarConfig config;
+  try {
+    config = fls::load_sidecar_config(fls::EnvReader(fls::process_environment()));
+  } catch (const fls::ConfigError& e) {
+    std::cerr << "configuration error: " << e.what() << "\n";
+    return 2;
+  }
+  fls::init_logging(config.log_level);
+
+  try {
+    migrate(config.database_uri);
+    if (command == "migrate") return 0;
+
+    spdlog::info("forensic-logging-sidecar {} for service {}: intake port {}, health port {}, KMS {}",
+                 fls::kVersion, config.service_name, config.port, config.health_port, config.kms_url_text);
+    fls::SidecarApp app(config);
+    app.start();
+    app.wait_for_signal();
+    return app.stop(std::chrono::seconds(20)) ? 0 : 1;
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,131 @@
+#include "sidecar_app.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <future>
+#include <pqxx/pqxx>
+
+#include "fls/store/batch_archive.h"
+
+namespace fls {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr std::size_t kInquiryPageSize = 64;
+}
+
+SidecarApp::SidecarApp(SidecarConfig config)
+    : config_(std::move(config)),
+      ids_(make_random_id_source()),
+      tls_(make_client_tls_context(config_.kms_ca_file ? &*config_.kms_ca_file : nullptr)),
+      queue_(config_.max_queued_bytes),
+      repository_(config_.database_uri),
+      query_worker_(config_.database_uri),
+      intake_(io_, queue_, clock_,
+              IntakeOptions{config_.bind_address, config_.port, config_.max_message_size,
+                            config_.max_connections}),
+      http_(io_, HttpServerOptions{config_.bind_address, config_.health_port, 64 << 10},
+            [this](const HttpRequest& request) { return handle_http(request); }) {
+  KmsClientOptions kms;
+  kms.url = config_.kms_url;
+  kms.url_text = config_.kms_url_text;
+  kms.service_name = config_.service_name;
+  kms.ping_interval = config_.kms_ping_interval;
+  kms.request_timeout = config_.kms_request_timeout;
+  kms.connect_timeout = config_.kms_connect_timeout;
+  kms.reconnect_interval = config_.kms_reconnect_interval;
+  WsOptions ws{config_.kms_url};
+  kms_ = std::make_shared<KmsClient>(
+      io_, [this, ws](WsEvents events) { return make_ws_transport(io_, tls_, ws, std::move(events)); },
+      clock_, *ids_, *this, kms);
+
+  EventWriterOptions writer;
+  writer.service_name = config_.service_name;
+  writer.batch_size = config_.batch_size;
+  writer.batch_interval = config_.batch_interval;
+  writer.max_rows_per_commit = config_.store_max_rows;
+  writer_ = std::make_unique<EventWriter>(repository_, queue_, clock_, *ids_, *kms_, writer);
+}
+
+SidecarApp::~SidecarApp() {
+  io_.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+}
+
+void SidecarApp::start() {
+  intake_.start();
+  http_.start();
+  query_worker_.start();
+  writer_->start();
+  kms_->start();
+  io_thread_ = std::thread([this] { io_.run(); });
+}
+
+void SidecarApp::wait_for_signal() {
+  asio::signal_set signals(io_, SIGTERM, SIGINT);
+  std::promise<int> received;
+  signals.async_wait([&](boost::system::error_code ec, int signal) { received.set_value(ec ? 0 : signal); });
+  const int signal = received.get_future().get();
+  spdlog::info("received {}, stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+bool SidecarApp::stop(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  asio::post(io_, [this] {
+    intake_.stop();
+    http_.stop();
+  });
+  const bool stored = writer_->stop(deadline);
+  if (!stored) spdlog::error("stopping: the database did not take the last received messages in time");
+  kms_->stop();
+  query_worker_.stop();
+  io_.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+  return stored;
+}
+
+void SidecarApp::registered(Registration registration) { writer_->use_registration(std::move(registration)); }
+
+void SidecarApp::acknowledged(std::string batch_id) { writer_->acknowledge(std::move(batch_id)); }
+
+std::uint64_t SidecarApp::events_last_hour() { return writer_->events_last_hour(); }
+
+void SidecarApp::answer_inquiry(InquiryRequest request, std::shared_ptr<InquiryReplies> replies) {
+  query_worker_.post("inquiry " + request.inquiry_id, [this, request, replies](pqxx::connection& connection) {
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(connection);
+    const BatchWindow window{config_.service_name, request.start, request.end};
+    const std::size_t total = count_batches(tx, window);
+    if (total == 0) {
+      replies->send(0, 0, {});
+      return;
+    }
+    std::size_t item = 1;
+    std::optional<ArchivedBatch> last;
+    for (;;) {
+      auto page = batches_page(tx, window, last ? &*last : nullptr, kInquiryPageSize);
+      if (page.empty()) break;
+      last = ArchivedBatch{page.back().batch_id, {}, page.back().created_us};
+      std::vector<InquiryItem> items;
+      items.reserve(page.size());
+      for (auto& batch : page) items.push_back(InquiryItem{std::move(batch.batch_id), std::move(batch.data)});
+      const std::size_t count = items.size();
+      if (!replies->send(total, item, std::move(items))) {
+        spdlog::warn("inquiry {}: the KMS connection closed after {} of {} batches", request.inquiry_id,
+                     item - 1, total);
+        return;
+      }
+      item += count;
+    }
+    spdlog::info("inquiry {}: sent {} batch(es)", request.inquiry_id, total);
+  });
+}
+
+HttpResponse SidecarApp::handle_http(const HttpRequest& request) {
+  if (request.method == "GET" && request.target == "/health") return json_response(200, R"({"status":"OK"})");
+  return json_response(404, R"({"code":40400,"message":"Not found"})");
+}
+
+}  // namespace fls

@@ -1,0 +1,65 @@
+#pragma once
+// Wires the sidecar's units together: intake → queue → event writer → PostgreSQL, the KMS link,
+// the query worker and the health endpoint.
+//
+// Threads: one I/O thread runs the io_context (client sockets, the KMS WebSocket, HTTP); the
+// event writer has its own thread and connection; the query worker has its own thread and
+// connection. They meet only at IntakeQueue (a mutex) and through asio::post.
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "fls/common/clock.h"
+#include "fls/common/ids.h"
+#include "fls/config/sidecar_config.h"
+#include "fls/http/http_server.h"
+#include "fls/intake/intake_queue.h"
+#include "fls/intake/intake_server.h"
+#include "fls/kms/kms_client.h"
+#include "fls/store/event_writer.h"
+#include "fls/store/pg_event_repository.h"
+#include "fls/store/query_worker.h"
+
+namespace fls {
+
+class SidecarApp final : public KmsBackend {
+ public:
+  explicit SidecarApp(SidecarConfig config);
+  ~SidecarApp() override;
+
+  // Binds the ports and starts every thread. Throws if a port cannot be bound.
+  void start();
+  // Blocks until SIGTERM or SIGINT.
+  void wait_for_signal();
+  // Stops accepting, stores what was received, closes the KMS link. False if the store did
+  // not finish in time.
+  bool stop(std::chrono::milliseconds timeout);
+
+  // KmsBackend: the KMS link's view of the store.
+  void registered(Registration registration) override;
+  void acknowledged(std::string batch_id) override;
+  std::uint64_t events_last_hour() override;
+  void answer_inquiry(InquiryRequest request, std::shared_ptr<InquiryReplies> replies) override;
+
+ private:
+  HttpResponse handle_http(const HttpRequest& request);
+
+  SidecarConfig config_;
+  SystemClock clock_;
+  std::unique_ptr<IdSource> ids_;
+  boost::asio::io_context io_;
+  boost::asio::ssl::context tls_;
+  IntakeQueue queue_;
+  PgEventRepository repository_;
+  QueryWorker query_worker_;
+  std::shared_ptr<KmsClient> kms_;
+  std::unique_ptr<EventWriter> writer_;
+  IntakeServer intake_;
+  HttpServer http_;
+  std::thread io_thread_;
+};
+
+}  // namespace fls

@@ -1,0 +1,35 @@
+#include "fls/signing/batch_signer.h"
+
+#include <sodium.h>
+
+#include "fls/common/hex.h"
+
+#include <cstring>
+#include <stdexcept>
+
+namespace fls {
+std::optional<BatchSigner> BatchSigner::from_secret_key(SecretBytes secret_key) {
+  static_assert(kSecretKeySize == crypto_sign_SECRETKEYBYTES);
+  if (sodium_init() < 0) throw std::runtime_error("libsodium could not be initialised");
+  if (secret_key.size() != kSecretKeySize) return std::nullopt;
+  unsigned char public_key[crypto_sign_PUBLICKEYBYTES];
+  SecretBytes expanded(kSecretKeySize);
+  crypto_sign_seed_keypair(public_key, expanded.data(), secret_key.data());
+  if (std::memcmp(public_key, secret_key.data() + crypto_sign_SEEDBYTES, sizeof public_key) != 0) {
+    return std::nullopt;
+  }
+  return BatchSigner(std::move(secret_key));
+}
+
+std::string BatchSigner::sign_hex(std::string_view data) const {
+  unsigned char signature[crypto_sign_BYTES];
+  crypto_sign_detached(signature, nullptr, reinterpret_cast<const unsigned char*>(data.data()),
+                       data.size(), secret_key_.data());
+  return to_hex(signature, sizeof signature);
+}
+
+std::string BatchSigner::public_key_hex() const {
+  return to_hex(secret_key_.data() + crypto_sign_SEEDBYTES, crypto_sign_PUBLICKEYBYTES);
+}
+
+}  // namespace fls

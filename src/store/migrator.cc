@@ -1,0 +1,31 @@
+#include "fls/store/migrator.h"
+
+#include <pqxx/pqxx>
+#include <set>
+
+namespace fls {
+
+std::vector<std::string> apply_migrations(pqxx::connection& connection, const std::string& table,
+                                          const std::vector<Migration>& all) {
+  pqxx::work tx(connection);
+  // The lock key is derived from the table name, so different migration sets do not block
+  // each other; it is released with the transaction.
+  tx.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", table);
+  const std::string quoted = tx.quote_name(table);
+  tx.exec("CREATE TABLE IF NOT EXISTS " + quoted +
+          " (name text PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())");
+  std::set<std::string> applied;
+  for (const auto& row : tx.exec("SELECT name FROM " + quoted)) applied.insert(row[0].c_str());
+
+  std::vector<std::string> done;
+  for (const auto& migration : all) {
+    if (applied.count(migration.name) != 0) continue;
+    tx.exec(migration.sql);
+    tx.exec_params("INSERT INTO " + quoted + " (name) VALUES ($1)", migration.name);
+    done.push_back(migration.name);
+  }
+  tx.commit();
+  return done;
+}
+
+}  // namespace fls

@@ -1,0 +1,54 @@
+#include "fls/store/query_worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include "fls/store/pg_connection.h"
+
+namespace fls {
+
+QueryWorker::~QueryWorker() { stop(); }
+
+void QueryWorker::start() { thread_ = std::thread([this] { run(); }); }
+
+void QueryWorker::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void QueryWorker::post(std::string what, Job job) {
+  {
+    std::lock_guard lock(mutex_);
+    jobs_.emplace_back(std::move(what), std::move(job));
+  }
+  cv_.notify_one();
+}
+
+void QueryWorker::run() {
+  for (;;) {
+    std::pair<std::string, Job> job;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (stopping_) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    if (connection_ && !connection_->is_open()) connection_.reset();
+    if (!connection_) connection_ = connect_with_retry(uri_, "query worker", stopping_);
+    if (!connection_) return;
+    try {
+      job.second(*connection_);
+    } catch (const pqxx::broken_connection& e) {
+      spdlog::error("{} failed: database connection lost: {}", job.first, e.what());
+      connection_.reset();
+    } catch (const std::exception& e) {
+      spdlog::error("{} failed: {}", job.first, e.what());
+    }
+  }
+}
+
+}  // namespace fls
