@@ -69,8 +69,8 @@ std::string format_iso_millis(EpochMillis ms) {
   return out;
 }
 
-std::int64_t Instant::micros_ceil() const { return -floor_div(-epoch_ns, 1000); }
-std::int64_t Instant::micros_floor() const { return floor_div(epoch_ns, 1000); }
+std::int64_t Instant::micros_ceil() const { return epoch_seconds * 1'000'000 + (nanos + 999) / 1000; }
+std::int64_t Instant::micros_floor() const { return epoch_seconds * 1'000'000 + nanos / 1000; }
 
 std::optional<Instant> parse_iso_instant(std::string_view s) {
   int year, month, day, hour, minute, second;
@@ -104,7 +104,7 @@ std::optional<Instant> parse_iso_instant(std::string_view s) {
   const std::int64_t seconds =
       days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
       hour * 3600 + minute * 60 + second;
-  return Instant{seconds * 1'000'000'000 + fraction_ns};
+  return Instant{seconds, static_cast<std::int32_t>(fraction_ns)};
 }
 
 }  // namespace fls

@@ -426,7 +426,7 @@ void KmsClient::on_inquiry(const json& id, const json& params) {
   const std::string* end_text = string_field(params, "endTime");
   const auto start = start_text ? parse_iso_instant(*start_text) : std::nullopt;
   const auto end = end_text ? parse_iso_instant(*end_text) : std::nullopt;
-  if (inquiry_id == nullptr || !start || !end || end->epoch_ns < start->epoch_ns) {
+  if (inquiry_id == nullptr || !start || !end || *end < *start) {
     spdlog::warn("KMS sent an inquiry without a valid inquiry id and time range; answered with invalid params");
     send_error(id, kInvalidParams, "Invalid params: inquiry, startTime and endTime (ISO-8601, startTime <= endTime) are required");
     return;

@@ -42,7 +42,7 @@ class WsConnection final : public WsTransport,
     if (closed_) return;
     queued_bytes_ += text.size();
     queue_.push_back(std::move(text));
-    if (open_ && queue_.size() == 1) do_write();
+    if (open_ && !writing_) do_write();
   }
 
   void ping(const std::string& payload) override {
@@ -140,7 +140,7 @@ class WsConnection final : public WsTransport,
     if (events_.on_open) events_.on_open();
     if (closed_) return;
     do_read();
-    if (!queue_.empty()) do_write();
+    if (!queue_.empty() && !writing_) do_write();
   }
 
   void do_read() {
@@ -162,11 +162,13 @@ class WsConnection final : public WsTransport,
   }
 
   void do_write() {
+    writing_ = true;
     ws_.async_write(asio::buffer(queue_.front()),
                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
   }
 
   void on_write(beast::error_code ec) {
+    writing_ = false;
     if (ec) return fail("write failed: " + ec.message());
     queued_total_ += queue_.front().size();
     queued_bytes_ -= queue_.front().size();
@@ -204,6 +206,7 @@ class WsConnection final : public WsTransport,
   std::size_t queued_total_ = 0;  // bytes written since the start
   std::deque<std::pair<std::size_t, std::function<void()>>> flush_waiters_;
   bool open_ = false;
+  bool writing_ = false;  // one write in flight at a time
   bool closing_ = false;
   bool closed_ = false;
 };

@@ -15,10 +15,14 @@ std::string format_iso_millis(EpochMillis ms);
 
 // An instant with nanosecond resolution, as parsed from an ISO-8601 text.
 struct Instant {
-  std::int64_t epoch_ns;
+  std::int64_t epoch_seconds;
+  std::int32_t nanos;  // 0 .. 999'999'999
   // Whole microseconds, rounded towards later (ceil) or earlier (floor), for PostgreSQL.
   std::int64_t micros_ceil() const;
   std::int64_t micros_floor() const;
+  bool operator<(const Instant& other) const {
+    return epoch_seconds != other.epoch_seconds ? epoch_seconds < other.epoch_seconds : nanos < other.nanos;
+  }
 };
 
 // Parses a UTC instant: YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+00:00), as Java's ISO_INSTANT and

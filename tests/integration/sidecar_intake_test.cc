@@ -1,0 +1,77 @@
+// Client-facing behaviour of the real executable: framing edge cases and the health endpoint.
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "sidecar_fixture.h"
+
+namespace fls::test {
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+class SidecarIntakeTest : public SidecarFixture {};
+
+TEST_F(SidecarIntakeTest, HealthEndpointAnswersOk) {
+  auto sidecar = start_sidecar();
+  asio::io_context io;
+  boost::beast::tcp_stream stream(io);
+  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), health_port_));
+  http::request<http::empty_body> request(http::verb::get, "/health", 11);
+  request.set(http::field::host, "127.0.0.1");
+  http::write(stream, request);
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(stream, buffer, response);
+  EXPECT_EQ(response.result_int(), 200u);
+  EXPECT_EQ(response.body(), R"({"status":"OK"})");
+  EXPECT_EQ(response[http::field::content_type], "application/json");
+}
+
+TEST_F(SidecarIntakeTest, AnOversizedFrameClosesOnlyThatConnection) {
+  auto sidecar = start_sidecar({{"SIDE_MAX_MESSAGE_SIZE", "100"}, {"SIDE_BATCH_SIZE", "2"}});
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));
+
+  asio::io_context io;
+  tcp::socket good(io), bad(io);
+  good.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), intake_port_));
+  bad.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), intake_port_));
+  const unsigned char too_long[4] = {0, 0, 0, 101};
+  asio::write(bad, asio::buffer(too_long));
+  char byte;
+  boost::system::error_code ec;
+  bad.read_some(asio::buffer(&byte, 1), ec);  // the sidecar never writes: this returns at close
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+
+  const std::string ok = "still fine";
+  const unsigned char header[4] = {0, 0, 0, static_cast<unsigned char>(ok.size())};
+  asio::write(good, asio::buffer(header));
+  asio::write(good, asio::buffer(ok));
+  asio::write(good, asio::buffer(header));
+  asio::write(good, asio::buffer(ok));
+  ASSERT_TRUE(wait_for_acknowledged_events(2)) << sidecar->output();
+  EXPECT_NE(sidecar->output().find("exceeds SIDE_MAX_MESSAGE_SIZE"), std::string::npos);
+}
+
+TEST_F(SidecarIntakeTest, StoresEmptyBinaryAndInvalidUtf8PayloadsByteForByte) {
+  auto sidecar = start_sidecar({{"SIDE_BATCH_SIZE", "3"}});
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));
+  const std::string with_nul("a\0b", 3);
+  const std::string invalid = "caf\xC3";  // truncated UTF-8
+  send_frames(intake_port_, {"", with_nul, invalid});
+  ASSERT_TRUE(wait_for_acknowledged_events(3)) << sidecar->output();
+  const auto rows = db_.query("SELECT encode(message, 'hex') FROM events ORDER BY sequence");
+  EXPECT_EQ(std::string(rows[0][0].c_str()), "");
+  EXPECT_EQ(std::string(rows[1][0].c_str()), "610062");
+  EXPECT_EQ(std::string(rows[2][0].c_str()), "636166c3");
+  const std::string data = db_.query("SELECT data FROM batches")[0][0].c_str();
+  EXPECT_NE(data.find(R"("message":"a\u0000b")"), std::string::npos) << data;
+  EXPECT_NE(data.find("\"message\":\"caf\xEF\xBF\xBD\""), std::string::npos) << data;
+}
+
+}  // namespace
+}  // namespace fls::test

@@ -1,0 +1,44 @@
+#pragma once
+// Runs the real forensic-logging-sidecar executable as a child process with a given
+// environment, its output captured to a file a test can wait on.
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fls::test {
+
+// A port on 127.0.0.1 that was free a moment ago.
+std::uint16_t free_port();
+
+class SidecarProcess {
+ public:
+  // `env` is the whole environment of the child (plus PATH).
+  explicit SidecarProcess(std::map<std::string, std::string> env, std::vector<std::string> args = {});
+  ~SidecarProcess();  // SIGKILL if still running
+
+  // Waits until the output contains `text`; false on timeout or if the process ended.
+  bool wait_for_output(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  std::string output() const;
+  // Sends `signal` and waits for the exit; returns the exit status (128+n if killed by n), or
+  // -1 if it did not end within `timeout`.
+  int stop(int signal, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Waits for the process to end by itself; exit status as above, -1 on timeout.
+  int wait_exit(std::chrono::milliseconds timeout);
+
+ private:
+  pid_t pid_ = -1;
+  std::string output_path_;
+};
+
+// Runs the sidecar executable to completion; returns {exit status, combined output}.
+std::pair<int, std::string> run_sidecar(std::map<std::string, std::string> env, std::vector<std::string> args,
+                                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Writes length-prefixed frames to 127.0.0.1:`port` over one connection, then closes it.
+void send_frames(std::uint16_t port, const std::vector<std::string>& payloads);
+
+}  // namespace fls::test
