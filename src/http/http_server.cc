@@ -1,73 +1,204 @@
 #include "fls/http/http_server.h"
 
 #include <spdlog/spdlog.h>
+#include <strings.h>
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/version.hpp>
-#include <memory>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <deque>
 #include <optional>
-#include <strings.h>
+#include <type_traits>
 
 namespace fls {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
+
+struct HttpServerShared {
+  HttpServerOptions options;
+  HttpHandler handler;
+};
 
 namespace {
 
 constexpr auto kIoTimeout = std::chrono::seconds(30);
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+template <class Stream>
+class WebSocketSession final : public WsPeer, public std::enable_shared_from_this<WebSocketSession<Stream>> {
  public:
-  HttpSession(tcp::socket socket, const HttpHandler& handler, std::size_t max_body)
-      : stream_(std::move(socket)), handler_(handler), max_body_(max_body) {}
+  WebSocketSession(Stream stream, std::shared_ptr<WsPeerHandler> handler, std::string remote,
+                   const HttpServerOptions& options)
+      : ws_(std::move(stream)), handler_(std::move(handler)), remote_(std::move(remote)) {
+    ws_.read_message_max(options.max_websocket_message);
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = kIoTimeout;
+    timeouts.idle_timeout = options.websocket_idle_timeout;
+    timeouts.keep_alive_pings = true;  // a live peer answers; a dead one is closed at the deadline
+    ws_.set_option(timeouts);
+  }
 
-  void start() { do_read(); }
+  void accept(http::request<http::string_body> request) {
+    beast::get_lowest_layer(ws_).expires_never();
+    ws_.async_accept(request, [self = this->shared_from_this()](beast::error_code ec) {
+      if (ec) return self->finish("WebSocket handshake failed: " + ec.message());
+      self->open_ = true;
+      self->handler_->on_open(self);
+      self->do_read();
+      if (!self->queue_.empty()) self->do_write();
+    });
+  }
+
+  void send(std::string text) override {
+    if (closed_) return;
+    queue_.push_back(std::move(text));
+    if (open_ && !writing_) do_write();
+  }
+
+  void close() override {
+    if (closed_ || closing_) return;
+    closing_ = true;
+    if (open_ && !writing_) do_close();
+  }
+
+  const std::string& remote() const override { return remote_; }
+
+ private:
+  void do_read() {
+    ws_.async_read(buffer_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) {
+        return self->finish(ec == websocket::error::closed ? std::string("closed by the peer") : ec.message());
+      }
+      std::string text = beast::buffers_to_string(self->buffer_.data());
+      self->buffer_.consume(self->buffer_.size());
+      self->handler_->on_text(std::move(text));
+      if (!self->closed_) self->do_read();
+    });
+  }
+
+  void do_write() {
+    if (queue_.empty()) {
+      if (closing_) do_close();
+      return;
+    }
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(asio::buffer(queue_.front()), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      self->writing_ = false;
+      if (ec) return self->finish("write failed: " + ec.message());
+      self->queue_.pop_front();
+      self->do_write();
+    });
+  }
+
+  void do_close() {
+    ws_.async_close(websocket::close_code::normal, [self = this->shared_from_this()](beast::error_code) {
+      self->finish("closed by the server");
+    });
+  }
+
+  void finish(const std::string& reason) {
+    if (closed_) return;
+    closed_ = true;
+    queue_.clear();
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    handler_->on_closed(reason);
+  }
+
+  websocket::stream<Stream> ws_;
+  std::shared_ptr<WsPeerHandler> handler_;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  bool open_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+};
+
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+ public:
+  HttpSession(Stream stream, std::shared_ptr<HttpServerShared> shared, std::string remote)
+      : stream_(std::move(stream)), shared_(std::move(shared)), remote_(std::move(remote)) {}
+
+  void start() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      beast::get_lowest_layer(stream_).expires_after(kIoTimeout);
+      stream_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+        if (ec) return;  // scanners and plain-text clients: nothing worth a log line each
+        self->do_read();
+      });
+    } else {
+      do_read();
+    }
+  }
 
  private:
   void do_read() {
     parser_.emplace();
-    parser_->body_limit(max_body_);
-    stream_.expires_after(kIoTimeout);
+    parser_->body_limit(shared_->options.max_body_size);
+    beast::get_lowest_layer(stream_).expires_after(kIoTimeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
+        ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
       return close();
     }
     if (ec) {
-      HttpResponse bad = json_response(400, R"({"code":40000,"message":"Malformed HTTP request"})");
-      if (ec == http::error::body_limit) bad = json_response(413, R"({"code":41300,"message":"Request body too large"})");
-      return write(bad, false);
+      if (ec == http::error::body_limit) {
+        return write(json_response(413, R"({"code":41300,"message":"Request body too large"})"), false);
+      }
+      return write(json_response(400, R"({"code":40000,"message":"Malformed HTTP request"})"), false);
     }
-    auto& message = parser_->get();
+    auto message = parser_->release();
     HttpRequest request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
     for (const auto& field : message) {
       request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }
-    request.body = std::move(message.body());
-    write(handler_(request), message.keep_alive());
+    request.body = message.body();
+    request.remote = remote_;
+
+    const auto& options = shared_->options;
+    if (websocket::is_upgrade(message) && !options.websocket_path.empty() &&
+        request.target == options.websocket_path && options.websocket_factory) {
+      auto handler = options.websocket_factory(request);
+      if (handler) {
+        std::make_shared<WebSocketSession<Stream>>(std::move(stream_), std::move(handler), remote_, options)
+            ->accept(std::move(message));
+        return;
+      }
+    }
+    const bool keep_alive = message.keep_alive();
+    shared_->handler(request, [self = this->shared_from_this(), keep_alive](HttpResponse response) {
+      self->write(response, keep_alive);
+    });
   }
 
   void write(const HttpResponse& response, bool keep_alive) {
     auto out = std::make_shared<http::response<http::string_body>>();
     out->result(response.status);
     out->version(11);
-    out->set(http::field::server, "forensic-logging-sidecar");
-    if (!response.body.empty() || response.status != 201) out->set(http::field::content_type, response.content_type);
+    if (!response.body.empty()) out->set(http::field::content_type, response.content_type);
     for (const auto& [name, value] : response.headers) out->set(name, value);
     out->body() = response.body;
     out->keep_alive(keep_alive);
     out->prepare_payload();
-    stream_.expires_after(kIoTimeout);
-    http::async_write(stream_, *out, [self = shared_from_this(), out](beast::error_code ec, std::size_t) {
+    beast::get_lowest_layer(stream_).expires_after(kIoTimeout);
+    http::async_write(stream_, *out, [self = this->shared_from_this(), out](beast::error_code ec, std::size_t) {
       if (ec || !out->keep_alive()) return self->close();
       self->do_read();
     });
@@ -75,13 +206,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+    beast::get_lowest_layer(stream_).close();
   }
 
-  beast::tcp_stream stream_;
-  const HttpHandler& handler_;
-  std::size_t max_body_;
+  Stream stream_;
+  std::shared_ptr<HttpServerShared> shared_;
+  std::string remote_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 };
@@ -103,15 +234,20 @@ HttpResponse json_response(unsigned status, std::string body) {
 }
 
 HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, HttpHandler handler)
-    : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io) {}
+    : io_(io),
+      shared_(std::make_shared<HttpServerShared>(HttpServerShared{std::move(options), std::move(handler)})),
+      acceptor_(io) {}
+
+HttpServer::~HttpServer() = default;
 
 void HttpServer::start() {
-  const tcp::endpoint endpoint(asio::ip::make_address(options_.bind_address), options_.port);
+  const auto& options = shared_->options;
+  const tcp::endpoint endpoint(asio::ip::make_address(options.bind_address), options.port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   acceptor_.bind(endpoint);
   acceptor_.listen(asio::socket_base::max_listen_connections);
-  spdlog::info("HTTP listening on {}:{}", options_.bind_address, port());
+  spdlog::info("HTTP{} listening on {}:{}", options.tls ? "S" : "", options.bind_address, port());
   do_accept();
 }
 
@@ -131,7 +267,17 @@ void HttpServer::do_accept() {
     if (ec) {
       spdlog::warn("HTTP accept failed: {}", ec.message());
     } else {
-      std::make_shared<HttpSession>(std::move(socket), handler_, options_.max_body_size)->start();
+      beast::error_code peer_ec;
+      const auto peer = socket.remote_endpoint(peer_ec);
+      std::string remote = peer_ec ? "unknown" : peer.address().to_string() + ":" + std::to_string(peer.port());
+      if (shared_->options.tls != nullptr) {
+        std::make_shared<HttpSession<TlsStream>>(TlsStream(std::move(socket), *shared_->options.tls), shared_,
+                                                 std::move(remote))
+            ->start();
+      } else {
+        std::make_shared<HttpSession<PlainStream>>(PlainStream(std::move(socket)), shared_, std::move(remote))
+            ->start();
+      }
     }
     do_accept();
   });

@@ -28,7 +28,7 @@ SidecarApp::SidecarApp(SidecarConfig config)
               IntakeOptions{config_.bind_address, config_.port, config_.max_message_size,
                             config_.max_connections}),
       http_(io_, HttpServerOptions{config_.bind_address, config_.health_port, 64 << 10},
-            [this](const HttpRequest& request) { return handle_http(request); }) {
+            [this](const HttpRequest& request, const HttpRespond& respond) { respond(handle_http(request)); }) {
   KmsClientOptions kms;
   kms.url = config_.kms_url;
   kms.url_text = config_.kms_url_text;
