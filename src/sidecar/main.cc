@@ -10,7 +10,6 @@
 #include "fls/common/version.h"
 #include "fls/config/sidecar_config.h"
 #include "fls/store/migrator.h"
-#include "fls/store/pg_connection.h"
 #include "sidecar_app.h"
 
 namespace {
@@ -28,23 +27,6 @@ relays every batch signature to the central KMS.
 Configuration comes from the environment; SIDE_DATABASE_URI is required. The README lists
 every variable with its default (SIDE_PORT, SIDE_HEALTH_PORT, SIDE_SERVICE, SIDE_KMS__URL, ...).
 )";
-
-void migrate(const std::string& uri) {
-  std::atomic<bool> stopping{false};
-  for (fls::Backoff backoff;;) {
-    auto connection = fls::connect_with_retry(uri, "migrations", stopping);
-    try {
-      const auto applied = fls::apply_migrations(*connection, "sidecar_schema_migrations",
-                                                 fls::migrations::sidecar());
-      for (const auto& name : applied) spdlog::info("applied migration {}", name);
-      if (applied.empty()) spdlog::info("database schema is up to date");
-      return;
-    } catch (const pqxx::broken_connection& e) {
-      spdlog::error("migrations: database connection lost, retrying: {}", e.what());
-      fls::sleep_unless_stopping(backoff.next(), stopping);
-    }
-  }
-}
 
 }  // namespace
 
@@ -73,7 +55,7 @@ int main(int argc, char** argv) {
   fls::init_logging(config.log_level);
 
   try {
-    migrate(config.database_uri);
+    fls::migrate_with_retry(config.database_uri, "sidecar_schema_migrations", fls::migrations::sidecar());
     if (command == "migrate") return 0;
 
     spdlog::info("forensic-logging-sidecar {} for service {}: intake port {}, health port {}, KMS {}",

@@ -107,10 +107,17 @@ void SidecarApp::answer_inquiry(InquiryRequest request, std::shared_ptr<InquiryR
     for (;;) {
       auto page = batches_page(tx, window, last ? &*last : nullptr, kInquiryPageSize);
       if (page.empty()) break;
-      last = ArchivedBatch{page.back().batch_id, {}, page.back().created_us};
+      last = ArchivedBatch{page.back().batch_id, {}, page.back().created_us, {}, {}};
+      std::vector<std::string> ids;
+      for (const auto& batch : page) ids.push_back(batch.batch_id);
+      const auto rows = rows_from_events(tx, ids);
       std::vector<InquiryItem> items;
       items.reserve(page.size());
-      for (auto& batch : page) items.push_back(InquiryItem{std::move(batch.batch_id), std::move(batch.data)});
+      for (auto& batch : page) {
+        const auto batch_rows = rows.find(batch.batch_id);
+        std::string body = inquiry_body(batch, batch_rows == rows.end() ? std::vector<SignedRow>{} : batch_rows->second);
+        items.push_back(InquiryItem{std::move(batch.batch_id), std::move(body)});
+      }
       const std::size_t count = items.size();
       if (!replies->send(total, item, std::move(items))) {
         spdlog::warn("inquiry {}: the KMS connection closed after {} of {} batches", request.inquiry_id,

@@ -32,4 +32,12 @@ std::string BatchSigner::public_key_hex() const {
   return to_hex(secret_key_.data() + crypto_sign_SEEDBYTES, crypto_sign_PUBLICKEYBYTES);
 }
 
+bool verify_batch_signature(std::string_view public_key_hex, std::string_view data, std::string_view signature_hex) {
+  const auto public_key = SecretBytes::from_hex(public_key_hex, crypto_sign_PUBLICKEYBYTES);
+  const auto signature = SecretBytes::from_hex(signature_hex, crypto_sign_BYTES);
+  return public_key && signature &&
+         crypto_sign_verify_detached(signature->data(), reinterpret_cast<const unsigned char*>(data.data()),
+                                     data.size(), public_key->data()) == 0;
+}
+
 }  // namespace fls

@@ -2,6 +2,9 @@
 
 #include <pqxx/pqxx>
 #include <set>
+#include <spdlog/spdlog.h>
+
+#include "fls/store/pg_connection.h"
 
 namespace fls {
 
@@ -26,6 +29,23 @@ std::vector<std::string> apply_migrations(pqxx::connection& connection, const st
   }
   tx.commit();
   return done;
+}
+
+void migrate_with_retry(const std::string& uri, const std::string& table, const std::vector<Migration>& all) {
+  const std::atomic<bool> never_stop{false};
+  for (Backoff backoff;;) {
+    auto connection = connect_with_retry(uri, "migrations", never_stop);
+    try {
+      const auto applied = apply_migrations(*connection, table, all);
+      for (const auto& name : applied) spdlog::info("applied migration {}", name);
+      if (applied.empty()) spdlog::info("database schema is up to date");
+      return;
+    } catch (const pqxx::broken_connection& e) {
+      const auto delay = backoff.next();
+      spdlog::error("migrations: database connection lost, retrying in {} ms: {}", delay.count(), e.what());
+      sleep_unless_stopping(delay, never_stop);
+    }
+  }
 }
 
 }  // namespace fls

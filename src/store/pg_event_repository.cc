@@ -8,6 +8,7 @@
 
 #include "fls/common/hex.h"
 #include "fls/common/iso_time.h"
+#include "fls/store/batch_archive.h"
 #include "fls/store/pg_sql.h"
 
 namespace fls {
@@ -84,23 +85,15 @@ void PgEventRepository::commit(const CommitGroup& group) {
 
 std::vector<OpenBatch> PgEventRepository::open_batches() {
   pqxx::read_transaction tx(connection());
-  const auto rows = tx.exec(
-      "SELECT e.batch_id, e.sidecar_id, e.sequence, e.message, e.signature, "
-      FLS_SQL_TO_MILLIS("e.created") " "
-      "FROM batches b JOIN events e ON e.batch_id = b.batch_id JOIN sidecars s ON s.sidecar_id = e.sidecar_id "
-      "WHERE b.data IS NULL ORDER BY s.created, e.sidecar_id, e.sequence");
+  std::vector<std::string> ids;
+  for (const auto& row : tx.exec("SELECT b.batch_id FROM batches b JOIN sidecars s ON s.sidecar_id = b.sidecar_id "
+                                 "WHERE b.data IS NULL ORDER BY s.created, b.batch_id")) {
+    ids.push_back(row[0].c_str());
+  }
+  auto rows = rows_from_events(tx, ids);
   std::vector<OpenBatch> out;
-  for (const auto& row : rows) {
-    const std::string batch_id = row[0].c_str();
-    if (out.empty() || out.back().batch_id != batch_id) out.push_back(OpenBatch{batch_id, {}});
-    const pqxx::binarystring payload(row[3]);
-    SignedRow signed_row;
-    append_signable_row(signed_row.row_json,
-                        RowFields{row[1].c_str(), row[2].as<std::int64_t>(),
-                                  std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()),
-                                  row[5].as<EpochMillis>()});
-    signed_row.signature_hex = row[4].c_str();
-    out.back().rows.push_back(std::move(signed_row));
+  for (const auto& id : ids) {
+    if (auto it = rows.find(id); it != rows.end()) out.push_back(OpenBatch{id, std::move(it->second)});
   }
   return out;
 }

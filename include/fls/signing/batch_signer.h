@@ -25,4 +25,8 @@ class BatchSigner {
   SecretBytes secret_key_;
 };
 
+// True if `signature_hex` (128 hex digits) is a valid ed25519 signature of `data` under
+// `public_key_hex` (64 hex digits).
+bool verify_batch_signature(std::string_view public_key_hex, std::string_view data, std::string_view signature_hex);
+
 }  // namespace fls

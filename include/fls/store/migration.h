@@ -12,6 +12,7 @@ struct Migration {
 
 namespace migrations {
 const std::vector<Migration>& sidecar();
+const std::vector<Migration>& kms();
 }  // namespace migrations
 
 }  // namespace fls

@@ -14,4 +14,9 @@ namespace fls {
 std::vector<std::string> apply_migrations(pqxx::connection& connection, const std::string& table,
                                           const std::vector<Migration>& all);
 
+// Connects (retrying while the database is unreachable, as it may be while an orchestrator
+// starts everything at once), then applies the migrations; logs what it applied. Throws if a
+// migration itself fails.
+void migrate_with_retry(const std::string& uri, const std::string& table, const std::vector<Migration>& all);
+
 }  // namespace fls

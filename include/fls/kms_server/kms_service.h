@@ -1,0 +1,93 @@
+#pragma once
+// The central KMS (protocol.md §4 server side and §7): sidecar registrations over WebSocket,
+// the admin API, health checks and inquiries with their verdicts.
+//
+// Everything here runs on the io_context's single thread, except database work and
+// verification, which run on one database worker thread (QueryWorker) in submission order;
+// their results come back to the I/O thread through asio::post. A sidecar's requests are
+// answered only after what they change is committed.
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "fls/common/clock.h"
+#include "fls/common/ids.h"
+#include "fls/http/http_server.h"
+#include "fls/kms_server/key_vault.h"
+#include "fls/store/query_worker.h"
+
+namespace fls::kms {
+
+struct KmsServiceOptions {
+  std::optional<std::string> admin_token;
+  std::chrono::milliseconds inquiry_timeout{60'000};
+};
+
+struct KmsMetrics {
+  std::atomic<std::uint64_t> registrations{0};
+  std::atomic<std::uint64_t> challenges_failed{0};
+  std::atomic<std::uint64_t> batches_received{0};
+  std::atomic<std::uint64_t> inquiries{0};
+  std::atomic<std::uint64_t> inquiry_results_failed{0};
+  std::atomic<std::uint64_t> healthchecks{0};
+};
+
+class SidecarSession;
+
+class KmsService : public std::enable_shared_from_this<KmsService> {
+ public:
+  KmsService(boost::asio::io_context& io, QueryWorker& db, const KeyVault& vault, const Clock& clock, IdSource& ids,
+             KmsServiceOptions options);
+  ~KmsService();
+
+  // For HttpServerOptions: the admin API, and the /sidecar WebSocket.
+  void handle_http(const HttpRequest& request, HttpRespond respond);
+  std::shared_ptr<WsPeerHandler> accept_sidecar(const HttpRequest& request);
+
+  // Closes every sidecar connection (shutdown).
+  void close_all();
+
+ private:
+  friend class SidecarSession;
+  struct InquiryProgress;
+
+  // Runs `job` on the database thread, then `done` with its result on the I/O thread; if the
+  // job throws, logs it and calls `failed` on the I/O thread instead.
+  template <class Result>
+  void run_db(std::string what, std::function<Result(pqxx::connection&)> job, std::function<void(Result)> done,
+              std::function<void()> failed);
+
+  // Called by sessions.
+  void sidecar_registered(const std::shared_ptr<SidecarSession>& session);
+  void sidecar_closed(const std::shared_ptr<SidecarSession>& session);
+  void inquiry_response(const std::string& sidecar_id, const std::string& inquiry_id, std::int64_t total,
+                        std::int64_t item, bool has_batch);
+  void finish_inquiry(const std::string& inquiry_id);
+
+  // Admin routes.
+  void post_healthcheck(const std::string& sidecar_id, const HttpRequest& request, HttpRespond respond);
+  void get_healthcheck(const std::string& healthcheck_id, HttpRespond respond);
+  void post_inquiry(const HttpRequest& request, HttpRespond respond);
+  void get_inquiry(const std::string& inquiry_id, HttpRespond respond);
+  void get_sidecars(HttpRespond respond);
+  HttpResponse metrics() const;
+
+  boost::asio::io_context& io_;
+  QueryWorker& db_;
+  const KeyVault& vault_;
+  const Clock& clock_;
+  IdSource& ids_;
+  KmsServiceOptions options_;
+  KmsMetrics metrics_;
+
+  std::map<std::string, std::shared_ptr<SidecarSession>> registered_;  // open and registered
+  std::set<std::shared_ptr<SidecarSession>> sessions_;                 // every open connection
+  std::map<std::string, std::unique_ptr<InquiryProgress>> inquiries_;  // not yet complete
+};
+
+}  // namespace fls::kms

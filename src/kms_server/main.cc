@@ -1,0 +1,140 @@
+// fls-kms: the central KMS. Reads the KMS_* environment, migrates its database, and serves the
+// /sidecar WebSocket and the admin API on one port until SIGTERM or SIGINT.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <future>
+#include <iostream>
+#include <thread>
+
+#include "fls/common/ids.h"
+#include "fls/common/logging.h"
+#include "fls/common/version.h"
+#include "fls/config/kms_config.h"
+#include "fls/http/http_server.h"
+#include "fls/kms_server/key_vault.h"
+#include "fls/kms_server/kms_db.h"
+#include "fls/kms_server/kms_service.h"
+#include "fls/store/migrator.h"
+#include "fls/store/pg_connection.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage: fls-kms [migrate | --help | --version]
+
+The central KMS for forensic logging sidecars: registers sidecars and hands out their keys,
+records batch signatures, runs health checks and inquiries, and verifies what sidecars return.
+The /sidecar WebSocket and the admin API share KMS_PORT (default 8080).
+
+  migrate     apply the database migrations and exit
+  --help      show this text
+  --version   show the version
+
+Configuration comes from the environment: KMS_DATABASE_URI is required, and so are
+KMS_MASTER_KEY (64 hex digits) and KMS_ADMIN_TOKEN unless KMS_DEV_MODE=true. Optional:
+KMS_PORT, KMS_BIND_ADDRESS, KMS_TLS_CERT and KMS_TLS_KEY, KMS_INQUIRY_TIMEOUT, KMS_LOG_LEVEL.
+)";
+
+// Opens one stored key with the master key, so a wrong key stops the start instead of
+// failing every verification later.
+bool master_key_opens_stored_keys(const std::string& uri, const fls::kms::KeyVault& vault) {
+  pqxx::connection connection(uri);
+  const auto keys = fls::kms::any_keys(connection);
+  return !keys || vault.open(keys->row_key_sealed, 32).has_value();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string command = argc > 1 ? argv[1] : "";
+  if (command == "--help" || command == "-h") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (command == "--version") {
+    std::cout << "fls-kms " << fls::kVersion << "\n";
+    return 0;
+  }
+  if (!command.empty() && command != "migrate") {
+    std::cerr << "unknown argument '" << command << "'\n" << kUsage;
+    return 2;
+  }
+  fls::KmsConfig config;
+  try {
+    config = fls::load_kms_config(fls::EnvReader(fls::process_environment()));
+  } catch (const fls::ConfigError& e) {
+    std::cerr << "configuration error: " << e.what() << "\n";
+    return 2;
+  }
+  fls::init_logging(config.log_level);
+  if (config.dev_mode) {
+    spdlog::warn("*** KMS_DEV_MODE=true: {}{}not for production ***",
+                 config.master_key ? "" : "keys are sealed with a publicly known development key; ",
+                 config.admin_token ? "" : "the admin API needs no token; ");
+  }
+
+  try {
+    fls::migrate_with_retry(config.database_uri, "kms_schema_migrations", fls::migrations::kms());
+    if (command == "migrate") return 0;
+    const fls::kms::KeyVault vault(std::move(config.master_key));
+    if (!master_key_opens_stored_keys(config.database_uri, vault)) {
+      std::cerr << "configuration error: KMS_MASTER_KEY cannot open the keys stored in the database\n";
+      return 2;
+    }
+    {
+      pqxx::connection connection(config.database_uri);
+      if (const auto n = fls::kms::terminate_all_open(connection); n != 0) {
+        spdlog::info("{} sidecar(s) still open from the previous run marked terminated", n);
+      }
+    }
+
+    boost::asio::io_context io;
+    std::optional<boost::asio::ssl::context> tls;
+    if (config.tls_cert) {
+      tls.emplace(boost::asio::ssl::context::tls_server);
+      tls->set_options(boost::asio::ssl::context::default_workarounds | boost::asio::ssl::context::no_sslv2 |
+                       boost::asio::ssl::context::no_sslv3 | boost::asio::ssl::context::no_tlsv1 |
+                       boost::asio::ssl::context::no_tlsv1_1);
+      tls->use_certificate_chain_file(*config.tls_cert);
+      tls->use_private_key_file(*config.tls_key, boost::asio::ssl::context::pem);
+    }
+    fls::SystemClock clock;
+    auto ids = fls::make_random_id_source();
+    fls::QueryWorker db(config.database_uri);
+    auto service = std::make_shared<fls::kms::KmsService>(
+        io, db, vault, clock, *ids, fls::kms::KmsServiceOptions{config.admin_token, config.inquiry_timeout});
+
+    fls::HttpServerOptions options;
+    options.bind_address = config.bind_address;
+    options.port = config.port;
+    options.tls = tls ? &*tls : nullptr;
+    options.websocket_path = "/sidecar";
+    options.websocket_factory = [service](const fls::HttpRequest& request) { return service->accept_sidecar(request); };
+    fls::HttpServer server(io, options, [service](const fls::HttpRequest& request, fls::HttpRespond respond) {
+      service->handle_http(request, std::move(respond));
+    });
+    server.start();
+    db.start();
+    spdlog::info("fls-kms {} serving {}://{}:{}/sidecar and the admin API", fls::kVersion, tls ? "wss" : "ws",
+                 config.bind_address, server.port());
+
+    boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+    signals.async_wait([&](boost::system::error_code, int signal) {
+      spdlog::info("received {}, stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+      server.stop();
+      service->close_all();
+      // Give the closes and the database writes they cause a moment, then stop.
+      auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(500));
+      timer->async_wait([&io, timer](boost::system::error_code) { io.stop(); });
+    });
+    std::thread io_thread([&io] { io.run(); });
+    io_thread.join();
+    db.stop();
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+}
