@@ -9,16 +9,16 @@ namespace fls::test {
 namespace {
 
 TEST(SidecarCommandLine, HelpAndVersionExitZero) {
-  const auto [help_status, help] = run_sidecar({}, {"--help"});
+  const auto [help_status, help] = run_to_end(kSidecarBinary, {}, {"--help"});
   EXPECT_EQ(help_status, 0);
   EXPECT_NE(help.find("SIDE_DATABASE_URI"), std::string::npos);
-  const auto [version_status, version] = run_sidecar({}, {"--version"});
+  const auto [version_status, version] = run_to_end(kSidecarBinary, {}, {"--version"});
   EXPECT_EQ(version_status, 0);
   EXPECT_EQ(version.rfind("forensic-logging-sidecar ", 0), 0u) << version;
 }
 
 TEST(SidecarCommandLine, MissingDatabaseUriExitsNamingTheVariable) {
-  const auto [status, output] = run_sidecar({}, {});
+  const auto [status, output] = run_to_end(kSidecarBinary, {}, {});
   EXPECT_NE(status, 0);
   EXPECT_NE(output.find("SIDE_DATABASE_URI"), std::string::npos) << output;
   EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 1) << output;
@@ -28,7 +28,7 @@ TEST(SidecarCommandLine, MalformedValuesExitNamingTheVariable) {
   for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
            {"SIDE_PORT", "http"}, {"SIDE_HEALTH_PORT", "99999"}, {"SIDE_KMS__URL", "http://kms:8080/sidecar"},
            {"SIDE_BATCH_SIZE", "-1"}, {"SIDE_KMS__PING_INTERVAL", "soon"}}) {
-    const auto [status, output] = run_sidecar({{"SIDE_DATABASE_URI", "postgres://x@127.0.0.1:1/x"}, {name, value}}, {});
+    const auto [status, output] = run_to_end(kSidecarBinary, {{"SIDE_DATABASE_URI", "postgres://x@127.0.0.1:1/x"}, {name, value}}, {});
     EXPECT_NE(status, 0) << name;
     EXPECT_NE(output.find(name), std::string::npos) << output;
   }
@@ -40,7 +40,7 @@ TEST_F(SidecarMigrationTest, MigrateAppliesEachMigrationOnceEvenWhenRunConcurren
   const std::map<std::string, std::string> env{{"SIDE_DATABASE_URI", db_.uri()}};
   std::vector<std::pair<int, std::string>> results(3);
   std::vector<std::thread> runs;
-  for (auto& result : results) runs.emplace_back([&] { result = run_sidecar(env, {"migrate"}); });
+  for (auto& result : results) runs.emplace_back([&] { result = run_to_end(kSidecarBinary, env, {"migrate"}); });
   for (auto& t : runs) t.join();
   for (const auto& [status, output] : results) EXPECT_EQ(status, 0) << output;
   EXPECT_EQ(db_.count("SELECT count(*) FROM sidecar_schema_migrations"),

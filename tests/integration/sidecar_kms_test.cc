@@ -167,7 +167,7 @@ TEST_F(SidecarKmsTest, HoldsClientsUntilTheKmsComesUpThenStoresEverything) {
   env["SIDE_KMS__URL"] = "ws://127.0.0.1:" + std::to_string(kms_port) + "/sidecar";
   env["SIDE_KMS__CONNECT_TIMEOUT"] = "300";
   env["SIDE_BATCH_SIZE"] = "5";
-  SidecarProcess sidecar(env);
+  ChildProcess sidecar(kSidecarBinary, env);
   ASSERT_TRUE(sidecar.wait_for_output("intake listening")) << sidecar.output();
   // Writes complete into the kernel's buffers although the sidecar reads nothing yet.
   send_frames(intake_port_, numbered("early ", 10));

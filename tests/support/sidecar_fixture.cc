@@ -22,10 +22,10 @@ std::map<std::string, std::string> SidecarFixture::sidecar_env() const {
           {"SIDE_LOG_LEVEL", "debug"}};
 }
 
-std::unique_ptr<SidecarProcess> SidecarFixture::start_sidecar(const std::map<std::string, std::string>& overrides) {
+std::unique_ptr<ChildProcess> SidecarFixture::start_sidecar(const std::map<std::string, std::string>& overrides) {
   auto env = sidecar_env();
   for (const auto& [k, v] : overrides) env[k] = v;
-  auto process = std::make_unique<SidecarProcess>(env);
+  auto process = std::make_unique<ChildProcess>(kSidecarBinary, env);
   EXPECT_TRUE(process->wait_for_output("HTTP listening")) << process->output();
   return process;
 }

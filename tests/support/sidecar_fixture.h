@@ -8,7 +8,7 @@
 #include <string>
 
 #include "kms_peer.h"
-#include "sidecar_process.h"
+#include "child_process.h"
 #include "test_database.h"
 
 namespace fls::test {
@@ -20,7 +20,7 @@ class SidecarFixture : public ::testing::Test {
   // The sidecar's environment: loopback ports, the peer's URL, quick reconnects.
   std::map<std::string, std::string> sidecar_env() const;
   // Starts the sidecar and waits until it listens.
-  std::unique_ptr<SidecarProcess> start_sidecar(const std::map<std::string, std::string>& overrides = {});
+  std::unique_ptr<ChildProcess> start_sidecar(const std::map<std::string, std::string>& overrides = {});
 
   // Waits until the query's count reaches `n`.
   bool wait_for_count(const std::string& sql, long long n,

@@ -1,6 +1,6 @@
 #pragma once
-// Runs the real forensic-logging-sidecar executable as a child process with a given
-// environment, its output captured to a file a test can wait on.
+// Runs the real executables (forensic-logging-sidecar, fls-kms) as child processes with a
+// given environment, their output captured to a file a test can wait on.
 #include <sys/types.h>
 
 #include <chrono>
@@ -14,11 +14,14 @@ namespace fls::test {
 // A port on 127.0.0.1 that was free a moment ago.
 std::uint16_t free_port();
 
-class SidecarProcess {
+extern const char* const kSidecarBinary;
+extern const char* const kKmsBinary;
+
+class ChildProcess {
  public:
   // `env` is the whole environment of the child (plus PATH).
-  explicit SidecarProcess(std::map<std::string, std::string> env, std::vector<std::string> args = {});
-  ~SidecarProcess();  // SIGKILL if still running
+  ChildProcess(const std::string& binary, std::map<std::string, std::string> env, std::vector<std::string> args = {});
+  ~ChildProcess();  // SIGKILL if still running
 
   // Waits until the output contains `text`; false on timeout or if the process ended.
   bool wait_for_output(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(30));
@@ -34,9 +37,10 @@ class SidecarProcess {
   std::string output_path_;
 };
 
-// Runs the sidecar executable to completion; returns {exit status, combined output}.
-std::pair<int, std::string> run_sidecar(std::map<std::string, std::string> env, std::vector<std::string> args,
-                                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
+// Runs an executable to completion; returns {exit status, combined output}.
+std::pair<int, std::string> run_to_end(const std::string& binary, std::map<std::string, std::string> env,
+                                       std::vector<std::string> args,
+                                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Writes length-prefixed frames to 127.0.0.1:`port` over one connection, then closes it.
 void send_frames(std::uint16_t port, const std::vector<std::string>& payloads);

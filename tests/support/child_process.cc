@@ -1,4 +1,4 @@
-#include "sidecar_process.h"
+#include "child_process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -22,7 +22,11 @@ std::uint16_t free_port() {
   return acceptor.local_endpoint().port();
 }
 
-SidecarProcess::SidecarProcess(std::map<std::string, std::string> env, std::vector<std::string> args) {
+const char* const kSidecarBinary = FLS_SIDECAR_BINARY;
+const char* const kKmsBinary = FLS_KMS_BINARY;
+
+ChildProcess::ChildProcess(const std::string& binary_path, std::map<std::string, std::string> env,
+                           std::vector<std::string> args) {
   char path_template[] = "/tmp/fls-sidecar-XXXXXX";
   const int fd = mkstemp(path_template);
   if (fd < 0) throw std::runtime_error("mkstemp failed");
@@ -33,7 +37,7 @@ SidecarProcess::SidecarProcess(std::map<std::string, std::string> env, std::vect
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::string binary = FLS_SIDECAR_BINARY;
+  std::string binary = binary_path;
   std::vector<char*> argv{binary.data()};
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -49,7 +53,7 @@ SidecarProcess::SidecarProcess(std::map<std::string, std::string> env, std::vect
   if (pid_ < 0) throw std::runtime_error("fork failed");
 }
 
-SidecarProcess::~SidecarProcess() {
+ChildProcess::~ChildProcess() {
   if (pid_ > 0) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
@@ -57,14 +61,14 @@ SidecarProcess::~SidecarProcess() {
   unlink(output_path_.c_str());
 }
 
-std::string SidecarProcess::output() const {
+std::string ChildProcess::output() const {
   std::ifstream in(output_path_);
   std::stringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
 }
 
-bool SidecarProcess::wait_for_output(const std::string& text, std::chrono::milliseconds timeout) {
+bool ChildProcess::wait_for_output(const std::string& text, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   // Polling a log file: the child offers no event to wait on.
   while (std::chrono::steady_clock::now() < deadline) {
@@ -78,7 +82,7 @@ bool SidecarProcess::wait_for_output(const std::string& text, std::chrono::milli
   return false;
 }
 
-int SidecarProcess::wait_exit(std::chrono::milliseconds timeout) {
+int ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -92,15 +96,15 @@ int SidecarProcess::wait_exit(std::chrono::milliseconds timeout) {
   return -1;
 }
 
-int SidecarProcess::stop(int signal, std::chrono::milliseconds timeout) {
+int ChildProcess::stop(int signal, std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;
   kill(pid_, signal);
   return wait_exit(timeout);
 }
 
-std::pair<int, std::string> run_sidecar(std::map<std::string, std::string> env, std::vector<std::string> args,
-                                        std::chrono::milliseconds timeout) {
-  SidecarProcess process(std::move(env), std::move(args));
+std::pair<int, std::string> run_to_end(const std::string& binary, std::map<std::string, std::string> env,
+                                       std::vector<std::string> args, std::chrono::milliseconds timeout) {
+  ChildProcess process(binary, std::move(env), std::move(args));
   const int status = process.wait_exit(timeout);
   return {status, process.output()};
 }

@@ -1,0 +1,280 @@
+// The sidecar and fls-kms together, as shipped: registration, batches, health checks through the
+// admin API, inquiries and their verdicts, tampering caught, and the admin API's input checks.
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "admin_client.h"
+#include "child_process.h"
+#include "independent_crypto.h"
+#include "test_database.h"
+
+namespace fls::test {
+namespace {
+
+using json = nlohmann::json;
+constexpr const char* kToken = "integration-admin-token";
+constexpr const char* kService = "central-ledger";
+
+std::string iso_now_plus(std::chrono::seconds offset) {
+  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + offset);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buffer;
+}
+
+// Polls `condition` (no event to wait on across processes), bounded by `timeout`.
+bool eventually(const std::function<bool()>& condition, std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+class KmsEndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kms_ = std::make_unique<ChildProcess>(
+        kKmsBinary, std::map<std::string, std::string>{{"KMS_DATABASE_URI", kms_db_.uri()},
+                                                       {"KMS_MASTER_KEY", hex(random_bytes(32))},
+                                                       {"KMS_ADMIN_TOKEN", kToken},
+                                                       {"KMS_PORT", std::to_string(kms_port_)},
+                                                       {"KMS_BIND_ADDRESS", "127.0.0.1"},
+                                                       {"KMS_INQUIRY_TIMEOUT", "10000"},
+                                                       {"KMS_LOG_LEVEL", "debug"}});
+    ASSERT_TRUE(kms_->wait_for_output("serving")) << kms_->output();
+  }
+
+  void start_sidecar(int batch_size) {
+    sidecar_ = std::make_unique<ChildProcess>(
+        kSidecarBinary, std::map<std::string, std::string>{
+                            {"SIDE_DATABASE_URI", sidecar_db_.uri()},
+                            {"SIDE_KMS__URL", "ws://127.0.0.1:" + std::to_string(kms_port_) + "/sidecar"},
+                            {"SIDE_PORT", std::to_string(intake_port_)},
+                            {"SIDE_HEALTH_PORT", std::to_string(free_port())},
+                            {"SIDE_BIND_ADDRESS", "127.0.0.1"},
+                            {"SIDE_SERVICE", kService},
+                            {"SIDE_BATCH_SIZE", std::to_string(batch_size)},
+                            {"SIDE_KMS__RECONNECT_INTERVAL", "100"}});
+    ASSERT_TRUE(eventually([&] {
+      const auto sidecars = admin("GET", "/sidecars").json();
+      return sidecars.is_array() && !sidecars.empty() && sidecars.back()["status"] == "registered";
+    })) << sidecar_->output() << kms_->output();
+  }
+
+  // Sends `n` messages and waits until the KMS acknowledged every batch holding them.
+  void send_and_settle(int n) {
+    std::vector<std::string> messages;
+    for (int i = 0; i < n; ++i) messages.push_back("transfer " + std::to_string(i) + " committed");
+    send_frames(intake_port_, messages);
+    ASSERT_TRUE(eventually([&] {
+      return sidecar_db_.count("SELECT count(*) FROM events e JOIN batches b USING (batch_id) "
+                               "WHERE b.acknowledged IS NOT NULL") == n;
+    })) << sidecar_->output();
+  }
+
+  HttpResult admin(const std::string& method, const std::string& target, const std::string& body = {},
+                   const std::string& token = kToken) {
+    return http_request(kms_port_, method, target, body, token);
+  }
+
+  // Starts an inquiry over the last and next hour and waits for its final verdict.
+  json verdict() {
+    const auto created = admin("POST", "/inquiry",
+                               json{{"service", kService},
+                                    {"startTime", iso_now_plus(std::chrono::seconds(-3600))},
+                                    {"endTime", iso_now_plus(std::chrono::seconds(3600))}}
+                                   .dump());
+    EXPECT_EQ(created.status, 201u) << created.body;
+    EXPECT_TRUE(created.body.empty());
+    const std::string location = created.headers.count("location") ? created.headers.at("location") : "";
+    EXPECT_EQ(location.rfind("/inquiry/", 0), 0u);
+    json result;
+    EXPECT_TRUE(eventually([&] {
+      result = admin("GET", location).json();
+      return result["status"] == "complete";
+    })) << result.dump();
+    return result;
+  }
+
+  // The batch holding the event with this sequence number.
+  std::string batch_of_sequence(int sequence) {
+    return sidecar_db_.query("SELECT batch_id FROM events WHERE sequence = " + std::to_string(sequence))[0][0].c_str();
+  }
+
+  TestDatabase kms_db_;
+  TestDatabase sidecar_db_;
+  std::uint16_t kms_port_ = free_port();
+  std::uint16_t intake_port_ = free_port();
+  std::unique_ptr<ChildProcess> kms_;
+  std::unique_ptr<ChildProcess> sidecar_;
+};
+
+TEST_F(KmsEndToEndTest, RegistersDeliversBatchesAnswersAHealthCheckAndVerifiesAnInquiry) {
+  start_sidecar(5);
+  send_and_settle(20);
+  EXPECT_EQ(kms_db_.count("SELECT count(*) FROM kms_batches"), 4);
+
+  const json sidecars = admin("GET", "/sidecars").json();
+  ASSERT_EQ(sidecars.size(), 1u);
+  EXPECT_EQ(sidecars[0]["serviceName"], kService);
+  const std::string sidecar_id = sidecars[0]["id"];
+
+  const auto posted = admin("POST", "/sidecars/" + sidecar_id + "/healthchecks", R"({"level":"ping"})");
+  ASSERT_EQ(posted.status, 200u) << posted.body;
+  EXPECT_EQ(posted.json()["status"], "pending");
+  EXPECT_EQ(posted.json()["sidecarId"], sidecar_id);
+  json healthcheck;
+  ASSERT_TRUE(eventually([&] {
+    healthcheck = admin("GET", "/healthchecks/" + posted.json()["id"].get<std::string>()).json();
+    return healthcheck["status"] == "complete";
+  })) << healthcheck.dump();
+  EXPECT_EQ(healthcheck["response"]["id"], sidecar_id);
+  EXPECT_EQ(healthcheck["response"]["eventCountLastHour"], 20);
+
+  const json result = verdict();
+  EXPECT_EQ(result["verified"], true) << result.dump(2);
+  EXPECT_EQ(result["total"], 4);
+  EXPECT_EQ(result["completed"], 4);
+  ASSERT_EQ(result["results"].size(), 4u);
+  for (const auto& r : result["results"]) {
+    EXPECT_EQ(r["verified"], true);
+    EXPECT_EQ(r["rows"], 5);
+    EXPECT_EQ(r["rowsVerified"], 5);
+    EXPECT_EQ(r["sidecarId"], sidecar_id);
+  }
+  EXPECT_TRUE(result["missing"].empty());
+  EXPECT_TRUE(result["unknown"].empty());
+  EXPECT_TRUE(result["gaps"].empty());
+  // Keys at rest are sealed: no stored value is a plain 32- or 64-byte key.
+  EXPECT_EQ(kms_db_.count("SELECT count(*) FROM kms_keys WHERE length(row_key_sealed) = 32 OR "
+                          "length(batch_key_sealed) = 64"),
+            0);
+}
+
+TEST_F(KmsEndToEndTest, AnAlteredEventMessageFailsItsBatch) {
+  start_sidecar(5);
+  send_and_settle(10);
+  const std::string tampered = batch_of_sequence(3);
+  sidecar_db_.query("UPDATE events SET message = convert_to('transfer 3 reversed', 'UTF8') WHERE sequence = 3");
+  const json result = verdict();
+  EXPECT_EQ(result["verified"], false);
+  for (const auto& r : result["results"]) {
+    if (r["id"] == tampered) {
+      EXPECT_EQ(r["verified"], false);
+      EXPECT_NE(r["problems"].dump().find("sequence 3"), std::string::npos) << r.dump();
+    } else {
+      EXPECT_EQ(r["verified"], true);
+    }
+  }
+}
+
+TEST_F(KmsEndToEndTest, AlteredBatchDataFailsThatBatch) {
+  start_sidecar(5);
+  send_and_settle(10);
+  const std::string tampered = batch_of_sequence(7);
+  sidecar_db_.query("UPDATE batches SET data = replace(data, 'transfer 6 committed', 'transfer 6 cancelled') "
+                    "WHERE batch_id = '" + tampered + "'");
+  const json result = verdict();
+  EXPECT_EQ(result["verified"], false);
+  for (const auto& r : result["results"]) EXPECT_EQ(r["verified"], r["id"] != tampered) << r.dump();
+}
+
+TEST_F(KmsEndToEndTest, ADeletedBatchIsReportedMissingAndAsAGap) {
+  start_sidecar(5);
+  send_and_settle(15);
+  const std::string deleted = batch_of_sequence(7);
+  sidecar_db_.query("DELETE FROM events WHERE batch_id = '" + deleted + "'");
+  sidecar_db_.query("DELETE FROM batches WHERE batch_id = '" + deleted + "'");
+  const json result = verdict();
+  EXPECT_EQ(result["verified"], false);
+  EXPECT_EQ(result["missing"], json::array({deleted}));
+  ASSERT_EQ(result["gaps"].size(), 1u);
+  EXPECT_EQ(result["gaps"][0]["after"], 5);
+  EXPECT_EQ(result["gaps"][0]["before"], 11);
+  for (const auto& r : result["results"]) EXPECT_EQ(r["verified"], true);
+}
+
+TEST_F(KmsEndToEndTest, AFailedChallengeIsRefusedAndTheSocketClosed) {
+  namespace websocket = boost::beast::websocket;
+  boost::asio::io_context io;
+  websocket::stream<boost::beast::tcp_stream> ws(io);
+  boost::beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(30));
+  boost::beast::get_lowest_layer(ws).connect(
+      boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), kms_port_));
+  ws.handshake("127.0.0.1", "/sidecar");
+  const std::string sidecar_id = "3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b";
+  auto exchange = [&](const json& message) {
+    ws.write(boost::asio::buffer(message.dump()));
+    boost::beast::flat_buffer buffer;
+    ws.read(buffer);
+    return json::parse(boost::beast::buffers_to_string(buffer.data()));
+  };
+  const json registered = exchange({{"jsonrpc", "2.0"}, {"id", "r1"}, {"method", "register"},
+                                    {"params", {{"id", sidecar_id}, {"serviceName", kService}}}});
+  ASSERT_TRUE(registered.contains("result")) << registered.dump();
+  EXPECT_EQ(registered["result"]["batchKey"].get<std::string>().size(), 128u);
+  EXPECT_EQ(registered["result"]["rowKey"].get<std::string>().size(), 64u);
+  const json refused = exchange({{"jsonrpc", "2.0"}, {"id", "c1"}, {"method", "challenge"},
+                                 {"params", {{"rowSignature", std::string(32, '0')}, {"batchSignature", std::string(128, '0')}}}});
+  EXPECT_EQ(refused["id"], "c1");
+  EXPECT_EQ(refused["error"]["code"], 40004);
+  boost::beast::flat_buffer buffer;
+  boost::beast::error_code ec;
+  ws.read(buffer, ec);
+  EXPECT_EQ(ec, websocket::error::closed);
+  EXPECT_EQ(ws.reason().code, websocket::close_code::normal);
+  EXPECT_TRUE(eventually([&] { return admin("GET", "/sidecars").json()[0]["status"] == "suspended"; }));
+}
+
+TEST_F(KmsEndToEndTest, AdminApiInputErrorsGetTheirCodes) {
+  const auto code = [&](const HttpResult& r) { return r.json()["code"]; };
+  EXPECT_EQ(admin("GET", "/sidecars", {}, "").status, 401u);
+  EXPECT_EQ(code(admin("GET", "/sidecars", {}, "wrong")), 40100);
+  EXPECT_EQ(admin("GET", "/health", {}, "").status, 200u);  // health and metrics need no token
+  EXPECT_EQ(admin("GET", "/metrics", {}, "").status, 200u);
+
+  const auto bad_json = admin("POST", "/inquiry", "{not json");
+  EXPECT_EQ(bad_json.status, 400u);
+  EXPECT_EQ(code(bad_json), 40000);
+  EXPECT_EQ(code(admin("POST", "/inquiry", R"({"startTime":"2026-01-01T00:00:00Z"})")), 40011);
+  const auto bad_date = admin("POST", "/inquiry", R"({"service":"x","startTime":"yesterday","endTime":"2026-01-01T00:00:00Z"})");
+  EXPECT_EQ(bad_date.status, 400u);
+  EXPECT_EQ(code(bad_date), 40012);
+  EXPECT_NE(bad_date.json()["message"].get<std::string>().find("startTime"), std::string::npos);
+  EXPECT_EQ(code(admin("POST", "/inquiry", R"({"service":"x","startTime":"2026-01-01T00:00:00Z","endTime":"2026-03-01T00:00:00Z"})")),
+            40010);
+  EXPECT_EQ(code(admin("POST", "/inquiry", R"({"service":"x","startTime":"2026-01-02T00:00:00Z","endTime":"2026-01-01T00:00:00Z"})")),
+            40010);
+  const auto nobody = admin("POST", "/inquiry", R"({"service":"nobody","startTime":"2026-01-01T00:00:00Z","endTime":"2026-01-02T00:00:00Z"})");
+  EXPECT_EQ(nobody.status, 400u);
+  EXPECT_EQ(nobody.json()["message"], "No current sidecars are registered for service 'nobody'");
+  EXPECT_EQ(code(admin("GET", "/inquiry/not-a-uuid")), 40003);
+  const auto unknown = admin("GET", "/inquiry/3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b");
+  EXPECT_EQ(unknown.status, 404u);
+  EXPECT_EQ(unknown.json()["message"], "Inquiry with id of 3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b does not exist");
+  EXPECT_EQ(code(admin("GET", "/healthchecks/3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b")), 40402);
+  const auto unregistered = admin("POST", "/sidecars/3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b/healthchecks", R"({"level":"ping"})");
+  EXPECT_EQ(unregistered.status, 404u);
+  EXPECT_EQ(unregistered.json()["message"], "Sidecar '3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b' is not registered");
+}
+
+TEST(KmsCommandLine, RefusesToStartWithoutAMasterKeyOrWithAMalformedOne) {
+  const auto [missing_status, missing] = run_to_end(kKmsBinary, {{"KMS_DATABASE_URI", "postgres://x@127.0.0.1:1/x"}, {"KMS_ADMIN_TOKEN", "t"}}, {});
+  EXPECT_EQ(missing_status, 2);
+  EXPECT_NE(missing.find("KMS_MASTER_KEY"), std::string::npos) << missing;
+  const auto [bad_status, bad] = run_to_end(
+      kKmsBinary, {{"KMS_DATABASE_URI", "postgres://x@127.0.0.1:1/x"}, {"KMS_ADMIN_TOKEN", "t"}, {"KMS_MASTER_KEY", "abc"}}, {});
+  EXPECT_EQ(bad_status, 2);
+  EXPECT_NE(bad.find("KMS_MASTER_KEY"), std::string::npos) << bad;
+  EXPECT_EQ(bad.find("abc"), std::string::npos) << "the key's value is never printed";
+}
+
+}  // namespace
+}  // namespace fls::test
