@@ -11,6 +11,7 @@
 #include "admin_client.h"
 #include "child_process.h"
 #include "independent_crypto.h"
+#include "test_certificate.h"
 #include "test_database.h"
 
 namespace fls::test {
@@ -274,6 +275,57 @@ TEST(KmsCommandLine, RefusesToStartWithoutAMasterKeyOrWithAMalformedOne) {
   EXPECT_EQ(bad_status, 2);
   EXPECT_NE(bad.find("KMS_MASTER_KEY"), std::string::npos) << bad;
   EXPECT_EQ(bad.find("abc"), std::string::npos) << "the key's value is never printed";
+}
+
+}  // namespace
+}  // namespace fls::test
+
+namespace fls::test {
+namespace {
+
+// wss:// between the sidecar and fls-kms: the sidecar verifies the KMS's certificate.
+class KmsTlsTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<ChildProcess> start_kms() {
+    auto kms = std::make_unique<ChildProcess>(
+        kKmsBinary, std::map<std::string, std::string>{{"KMS_DATABASE_URI", kms_db_.uri()},
+                                                       {"KMS_DEV_MODE", "true"},
+                                                       {"KMS_PORT", std::to_string(kms_port_)},
+                                                       {"KMS_BIND_ADDRESS", "127.0.0.1"},
+                                                       {"KMS_TLS_CERT", certificate_.cert_file()},
+                                                       {"KMS_TLS_KEY", certificate_.key_file()}});
+    EXPECT_TRUE(kms->wait_for_output("serving wss://")) << kms->output();
+    return kms;
+  }
+  std::map<std::string, std::string> sidecar_env() {
+    return {{"SIDE_DATABASE_URI", sidecar_db_.uri()},
+            {"SIDE_KMS__URL", "wss://127.0.0.1:" + std::to_string(kms_port_) + "/sidecar"},
+            {"SIDE_PORT", std::to_string(free_port())},
+            {"SIDE_HEALTH_PORT", std::to_string(free_port())},
+            {"SIDE_BIND_ADDRESS", "127.0.0.1"},
+            {"SIDE_KMS__RECONNECT_INTERVAL", "100"}};
+  }
+
+  TestCertificate certificate_;
+  TestDatabase kms_db_;
+  TestDatabase sidecar_db_;
+  std::uint16_t kms_port_ = free_port();
+};
+
+TEST_F(KmsTlsTest, RegistersOverWssWhenTheCertificateIsTrusted) {
+  auto kms = start_kms();
+  auto env = sidecar_env();
+  env["SIDE_KMS__CA_FILE"] = certificate_.cert_file();
+  ChildProcess sidecar(kSidecarBinary, env);
+  ASSERT_TRUE(sidecar.wait_for_output("registered with the KMS")) << sidecar.output() << kms->output();
+}
+
+TEST_F(KmsTlsTest, RefusesAKmsWhoseCertificateItCannotVerify) {
+  auto kms = start_kms();
+  ChildProcess sidecar(kSidecarBinary, sidecar_env());  // system CAs only: the test certificate is unknown
+  ASSERT_TRUE(sidecar.wait_for_output("TLS handshake failed")) << sidecar.output();
+  EXPECT_EQ(sidecar.output().find("registered with the KMS"), std::string::npos);
+  EXPECT_EQ(kms_db_.count("SELECT count(*) FROM kms_sidecars"), 0);
 }
 
 }  // namespace
