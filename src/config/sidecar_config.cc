@@ -21,6 +21,7 @@ SidecarConfig load_sidecar_config(const EnvReader& env) {
       static_cast<std::size_t>(env.integer("SIDE_MAX_CONNECTIONS", 1024, 1, 1'000'000));
   c.store_max_rows =
       static_cast<std::size_t>(env.integer("SIDE_STORE_MAX_ROWS", 4096, 1, 1'000'000));
+  c.shutdown_timeout = env.millis("SIDE_SHUTDOWN_TIMEOUT", 20'000);
   c.log_level = env.text("SIDE_LOG_LEVEL", "info");
   if (!is_log_level(c.log_level)) {
     throw ConfigError("SIDE_LOG_LEVEL must be one of trace, debug, info, warn, error, critical, "

@@ -36,6 +36,17 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
 
   void resume() { do_wait(); }
 
+  // At a graceful stop: takes every whole frame the kernel already holds for this connection,
+  // whatever the queue's bound, since the client has sent them.
+  void read_remaining() {
+    for (;;) {
+      boost::system::error_code ec;
+      const std::size_t n = socket_.read_some(asio::buffer(server_.read_buffer_), ec);
+      if (ec || n == 0) return;
+      if (!decode(std::string_view(server_.read_buffer_.data(), n))) return;
+    }
+  }
+
   void close() {
     boost::system::error_code ignored;
     socket_.close(ignored);
@@ -61,21 +72,9 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
       finish(ec == asio::error::eof ? std::string() : ec.message());
       return;
     }
-    std::string_view input(server_.read_buffer_.data(), n);
-    for (;;) {
-      std::string payload;
-      const auto status = decoder_.decode(input, payload);
-      if (status == FrameDecoder::Status::need_more) break;
-      if (status == FrameDecoder::Status::too_large) {
-        ++server_.stats_.protocol_errors;
-        spdlog::warn("intake connection {} from {} closed: frame of {} bytes exceeds SIDE_MAX_MESSAGE_SIZE ({})",
-                     id_, peer_, decoder_.announced_length(), server_.options_.max_message_size);
-        finish(std::string(), false);
-        return;
-      }
-      ++server_.stats_.messages;
-      server_.stats_.bytes += payload.size();
-      server_.queue_.push(ReceivedMessage{std::move(payload), server_.clock_.now_ms()});
+    if (!decode(std::string_view(server_.read_buffer_.data(), n))) {
+      finish(std::string(), false);
+      return;
     }
     if (!server_.queue_.has_room()) {
       // Back-pressure: stop reading; the kernel's buffers fill and the client's writes block.
@@ -83,6 +82,24 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
       return;
     }
     do_wait();
+  }
+
+  // Queues every whole frame in `input`; false on a protocol error (logged).
+  bool decode(std::string_view input) {
+    for (;;) {
+      std::string payload;
+      const auto status = decoder_.decode(input, payload);
+      if (status == FrameDecoder::Status::need_more) return true;
+      if (status == FrameDecoder::Status::too_large) {
+        ++server_.stats_.protocol_errors;
+        spdlog::warn("intake connection {} from {} closed: frame of {} bytes exceeds SIDE_MAX_MESSAGE_SIZE ({})",
+                     id_, peer_, decoder_.announced_length(), server_.options_.max_message_size);
+        return false;
+      }
+      ++server_.stats_.messages;
+      server_.stats_.bytes += payload.size();
+      server_.queue_.push(ReceivedMessage{std::move(payload), server_.clock_.now_ms()});
+    }
   }
 
   // Ends the connection; `error` empty for an orderly close by the client.
@@ -135,7 +152,10 @@ void IntakeServer::start() {
 void IntakeServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
-  for (const auto& connection : connections_) connection->close();
+  for (const auto& connection : connections_) {
+    connection->read_remaining();
+    connection->close();
+  }
   connections_.clear();
   paused_.clear();
 }

@@ -166,6 +166,7 @@ void KmsClient::on_closed(const std::string& reason) {
   in_flight_ = 0;
   pending_registration_.reset();
   if (was_registered) sidecar_id_.clear();
+  notify_if_delivered();  // nothing more can be delivered on this connection
   {
     std::lock_guard lock(status_mutex_);
     if (was_open) ++status_.reconnects;
@@ -384,6 +385,7 @@ void KmsClient::on_batch_result(const std::string& batch_id, const json& message
     ++status_.batches_acknowledged;
   }
   pump_batches();
+  notify_if_delivered();
 }
 
 void KmsClient::on_request(const json& message) {
@@ -519,6 +521,20 @@ void KmsClient::publish_status() {
   status_.registered = state_ == State::registered;
   status_.sidecar_id = state_ == State::registered ? sidecar_id_ : std::string();
   status_.batches_waiting = outbound_.size() + in_flight_;
+}
+
+void KmsClient::when_delivered(std::function<void()> done) {
+  asio::post(io_, [self = shared_from_this(), done = std::move(done)]() mutable {
+    self->delivery_waiters_.push_back(std::move(done));
+    self->notify_if_delivered();
+  });
+}
+
+void KmsClient::notify_if_delivered() {
+  if (state_ == State::registered && (in_flight_ != 0 || !outbound_.empty())) return;
+  auto waiters = std::move(delivery_waiters_);
+  delivery_waiters_.clear();
+  for (auto& done : waiters) done();
 }
 
 KmsStatus KmsClient::status() const {

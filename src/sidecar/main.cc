@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
     fls::SidecarApp app(config);
     app.start();
     app.wait_for_signal();
-    return app.stop(std::chrono::seconds(20)) ? 0 : 1;
+    return app.stop(config.shutdown_timeout) ? 0 : 1;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return 1;

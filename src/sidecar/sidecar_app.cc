@@ -78,7 +78,17 @@ bool SidecarApp::stop(std::chrono::milliseconds timeout) {
     intake_.stop();
     http_.stop();
   });
-  const bool stored = writer_->stop(deadline);
+  // Store what was read and close the last batch; let the KMS acknowledge what it can in the
+  // time left, so the next start has little to re-send; then commit those acknowledgements.
+  bool stored = writer_->drain(deadline);
+  if (stored) {
+    auto delivered = std::make_shared<std::promise<void>>();
+    kms_->when_delivered([delivered] { delivered->set_value(); });
+    if (delivered->get_future().wait_until(deadline) != std::future_status::ready) {
+      spdlog::warn("stopping: the KMS did not acknowledge every batch in time; they are sent again at the next start");
+    }
+  }
+  stored = writer_->stop(deadline) && stored;
   if (!stored) spdlog::error("stopping: the database did not take the last received messages in time");
   kms_->stop();
   query_worker_.stop();

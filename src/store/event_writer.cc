@@ -28,6 +28,13 @@ EventWriter::~EventWriter() {
 
 void EventWriter::start() { thread_ = std::thread([this] { run(); }); }
 
+bool EventWriter::drain(std::chrono::steady_clock::time_point deadline) {
+  draining_ = true;
+  queue_.wake();
+  std::unique_lock lock(done_mutex_);
+  return done_cv_.wait_until(lock, deadline, [this] { return drained_ || done_; });
+}
+
 bool EventWriter::stop(std::chrono::steady_clock::time_point deadline) {
   stopping_ = true;
   queue_.wake();
@@ -71,8 +78,20 @@ void EventWriter::run() {
       commit_group();
       continue;
     }
+    const bool all_stored = !current_ || queue_.waiting_messages() == 0;
+    if (draining_ && all_stored) {
+      if (open_) {
+        close_open_batch();
+        continue;
+      }
+      std::lock_guard lock(done_mutex_);
+      if (!drained_) {
+        drained_ = true;
+        done_cv_.notify_all();
+      }
+    }
     // Done when stopping and nothing received is left that could still be stored.
-    if (stopping_ && (!current_ || queue_.waiting_messages() == 0)) break;
+    if (stopping_ && all_stored) break;
     queue_.wait(next_wake(), current_.has_value());
   }
   std::lock_guard lock(done_mutex_);
@@ -81,7 +100,7 @@ void EventWriter::run() {
 }
 
 std::chrono::steady_clock::time_point EventWriter::next_wake() const {
-  if (stopping_) return std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+  if (stopping_ || draining_) return std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
   if (open_) return batch_deadline_;
   return std::chrono::steady_clock::now() + std::chrono::hours(1);
 }

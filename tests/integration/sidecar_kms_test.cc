@@ -181,3 +181,26 @@ TEST_F(SidecarKmsTest, HoldsClientsUntilTheKmsComesUpThenStoresEverything) {
 
 }  // namespace
 }  // namespace fls::test
+
+namespace fls::test {
+namespace {
+
+class SidecarStopTest : public SidecarFixture {};
+
+TEST_F(SidecarStopTest, SigtermStoresBatchesAndDeliversEverythingSentBeforeItThenExitsZero) {
+  // A long interval: only the graceful stop can close the last, partial batch.
+  auto sidecar = start_sidecar({{"SIDE_BATCH_TIME_INTERVAL", "300000"}});
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 3; ++c) {
+    clients.emplace_back([&, c] { send_frames(intake_port_, numbered("client " + std::to_string(c) + " #", 100)); });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(sidecar->stop(SIGTERM), 0) << sidecar->output();
+  EXPECT_EQ(db_.count("SELECT count(*) FROM events"), 300);
+  EXPECT_EQ(db_.count("SELECT count(*) FROM batches WHERE acknowledged IS NULL"), 0) << sidecar->output();
+  EXPECT_EQ(verify_everything_stored(), 300u);
+}
+
+}  // namespace
+}  // namespace fls::test

@@ -102,6 +102,10 @@ class KmsClient final : public BatchSink, public std::enable_shared_from_this<Km
 
   KmsStatus status() const;  // thread-safe
 
+  // Thread-safe: calls `done` (on the I/O thread) once every batch handed over so far is
+  // acknowledged, or at once when there is no registered connection to deliver them on.
+  void when_delivered(std::function<void()> done);
+
   // One whole text message from the KMS (public for the fuzz target).
   void handle_text(const std::string& text);
 
@@ -166,6 +170,9 @@ class KmsClient final : public BatchSink, public std::enable_shared_from_this<Km
   std::chrono::steady_clock::time_point last_activity_;
   std::optional<std::chrono::steady_clock::time_point> ping_sent_at_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+  std::vector<std::function<void()>> delivery_waiters_;
+  void notify_if_delivered();
 
   mutable std::mutex status_mutex_;
   KmsStatus status_;

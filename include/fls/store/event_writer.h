@@ -51,9 +51,12 @@ class EventWriter {
   ~EventWriter();
 
   void start();
-  // Stores everything already received (if a registration exists), then ends the thread.
-  // Returns false if that did not finish before `deadline` (the thread is left to end on
-  // its own once the database answers).
+  // For a graceful stop, once nothing new is received: stores everything already received
+  // and closes the open batch, so it can be delivered (needs a registration). False if that
+  // did not finish before `deadline`.
+  bool drain(std::chrono::steady_clock::time_point deadline);
+  // Commits what is still pending (acknowledgements) and ends the thread. False if that did
+  // not finish before `deadline` (the thread is then abandoned at its next step).
   bool stop(std::chrono::steady_clock::time_point deadline);
 
   // Thread-safe. A registration whose challenge passed: from now on events are signed with
@@ -113,6 +116,8 @@ class EventWriter {
   std::chrono::steady_clock::time_point batch_deadline_;
   EventCounter counter_;
 
+  std::atomic<bool> draining_{false};
+  bool drained_ = false;  // guarded by done_mutex_
   std::atomic<bool> stopping_{false};
   std::atomic<bool> abandon_{false};
   std::thread thread_;

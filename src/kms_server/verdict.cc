@@ -1,0 +1,340 @@
+#include "fls/kms_server/verdict.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <exception>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "fls/common/iso_time.h"
+#include "fls/signing/documents.h"
+#include "fls/signing/row_signer.h"
+
+namespace fls::kms {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string lower_ascii(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// ---- The exact text of each array element ----
+// nlohmann keeps no source positions, so element boundaries come from a second, minimal scan.
+// It only ever runs over text nlohmann has already accepted as a JSON array, and stays within
+// bounds whatever the text.
+
+bool is_json_whitespace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+void skip_whitespace(std::string_view text, std::size_t& pos) {
+  while (pos < text.size() && is_json_whitespace(text[pos])) ++pos;
+}
+
+// `pos` is at an opening quote; moves it past the closing one.
+void skip_string(std::string_view text, std::size_t& pos) {
+  ++pos;
+  while (pos < text.size() && text[pos] != '"') pos += text[pos] == '\\' ? 2 : 1;
+  pos = std::min(pos + 1, text.size());
+}
+
+// Moves `pos` past the JSON value starting there. Iterative, so deep nesting cannot overflow
+// the stack.
+void skip_value(std::string_view text, std::size_t& pos) {
+  if (pos >= text.size()) return;
+  if (text[pos] == '"') return skip_string(text, pos);
+  if (text[pos] == '[' || text[pos] == '{') {
+    std::size_t depth = 0;
+    while (pos < text.size()) {
+      const char c = text[pos];
+      if (c == '"') {
+        skip_string(text, pos);
+        continue;
+      }
+      ++pos;
+      if (c == '[' || c == '{') {
+        ++depth;
+      } else if ((c == ']' || c == '}') && --depth == 0) {
+        return;
+      }
+    }
+    return;
+  }
+  // A number, true, false or null.
+  while (pos < text.size() && !is_json_whitespace(text[pos]) && text[pos] != ',' &&
+         text[pos] != ']' && text[pos] != '}') {
+    ++pos;
+  }
+}
+
+std::vector<std::string_view> array_element_texts(std::string_view text) {
+  constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";  // nlohmann skips a leading one
+  std::size_t pos = text.substr(0, kByteOrderMark.size()) == kByteOrderMark ? kByteOrderMark.size() : 0;
+  skip_whitespace(text, pos);
+  ++pos;  // '['
+  std::vector<std::string_view> elements;
+  skip_whitespace(text, pos);
+  while (pos < text.size() && text[pos] != ']') {
+    const std::size_t start = pos;
+    skip_value(text, pos);
+    elements.push_back(text.substr(start, pos - start));
+    skip_whitespace(text, pos);
+    if (pos < text.size() && text[pos] == ',') ++pos;
+    skip_whitespace(text, pos);
+  }
+  return elements;
+}
+
+// ---- Reading one element ----
+
+const std::string* string_member(const Json& object, const char* name) {
+  const auto it = object.find(name);
+  return it != object.end() && it->is_string() ? it->get_ptr<const Json::string_t*>() : nullptr;
+}
+
+std::optional<std::int64_t> sequence_member(const Json& row) {
+  const auto it = row.find("sequence");
+  if (it == row.end() || !it->is_number_integer()) return std::nullopt;
+  // nlohmann reads every non-negative integer as unsigned, up to 2^64 - 1.
+  if (it->is_number_unsigned() &&
+      it->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    return std::nullopt;
+  }
+  return it->get<std::int64_t>();
+}
+
+struct SignedRowFields {
+  std::string_view key_id;  // as written, which is what was signed
+  std::int64_t sequence;
+  std::string_view message;
+  EpochMillis created_ms;
+  std::string_view signature_hex;
+};
+
+// nullopt, with `defect` saying why, unless `element` is {"row":{…},"signature":"…"} with every
+// field of the right type and a timestamp in toISOString form.
+std::optional<SignedRowFields> read_signed_row(const Json& element, std::string& defect) {
+  if (!element.is_object()) {
+    defect = "not a JSON object";
+    return std::nullopt;
+  }
+  const auto row = element.find("row");
+  if (row == element.end() || !row->is_object()) {
+    defect = "no \"row\" object";
+    return std::nullopt;
+  }
+  const std::string* signature = string_member(element, "signature");
+  if (signature == nullptr) {
+    defect = "no \"signature\" string";
+    return std::nullopt;
+  }
+  const std::string* key_id = string_member(*row, "keyId");
+  const std::optional<std::int64_t> sequence = sequence_member(*row);
+  const std::string* message = string_member(*row, "message");
+  const std::string* timestamp = string_member(*row, "timestamp");
+  if (key_id == nullptr || !sequence || message == nullptr || timestamp == nullptr) {
+    defect = "\"keyId\", \"sequence\", \"message\" or \"timestamp\" is missing or of the wrong type";
+    return std::nullopt;
+  }
+  const std::optional<Instant> instant = parse_iso_instant(*timestamp);
+  // Only a timestamp that re-formats to the same text can be part of the signed bytes.
+  const EpochMillis created_ms = instant ? instant->epoch_seconds * 1000 + instant->nanos / 1'000'000 : 0;
+  if (!instant || format_iso_millis(created_ms) != *timestamp) {
+    defect = "timestamp is not in toISOString form";
+    return std::nullopt;
+  }
+  return SignedRowFields{*key_id, *sequence, *message, created_ms, *signature};
+}
+
+// How a problem names a row: by keyId and sequence when it has them, else by position.
+std::string row_label(std::string_view key_id, std::int64_t sequence) {
+  return "keyId " + lower_ascii(key_id) + " sequence " + std::to_string(sequence);
+}
+
+std::string element_label(const Json& element, std::size_t position) {
+  if (element.is_object()) {
+    const auto row = element.find("row");
+    if (row != element.end() && row->is_object()) {
+      const std::string* key_id = string_member(*row, "keyId");
+      const std::optional<std::int64_t> sequence = sequence_member(*row);
+      if (key_id != nullptr && sequence) return row_label(*key_id, *sequence);
+    }
+  }
+  return "element " + std::to_string(position);
+}
+
+// One AES-CMAC signer per keyId of a body (usually one or two), looked up once.
+class RowSigners {
+ public:
+  explicit RowSigners(KeyLookup& keys) : keys_(keys) {}
+
+  // nullptr when no usable row key is known for `key_id` (lower case).
+  RowSigner* for_key(const std::string& key_id) {
+    auto [it, inserted] = signers_.try_emplace(key_id);
+    if (inserted) {
+      const SidecarKeys* found = keys_.find(key_id);
+      if (found != nullptr && found->row_key.size() == RowSigner::kKeySize) {
+        it->second = std::make_unique<RowSigner>(found->row_key);
+      }
+    }
+    return it->second.get();
+  }
+
+ private:
+  KeyLookup& keys_;
+  std::unordered_map<std::string, std::unique_ptr<RowSigner>> signers_;
+};
+
+// Counts and checks every row of `body`, adding to `verdict`.
+void check_rows(const std::string& body, KeyLookup& keys, ResultVerdict& verdict) {
+  const Json parsed = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_array()) {
+    verdict.problems.push_back("body is not a JSON array of signed rows");
+    return;
+  }
+  if (parsed.empty()) {
+    verdict.problems.push_back("body contains no rows");
+    return;
+  }
+  const std::vector<std::string_view> element_texts = array_element_texts(body);
+  RowSigners signers(keys);
+  std::string signable;
+  std::string expected_signature;
+  for (std::size_t i = 0; i < parsed.size(); ++i) {
+    ++verdict.rows;
+    const Json& element = parsed[i];
+    std::string defect;
+    const std::optional<SignedRowFields> row = read_signed_row(element, defect);
+    if (!row) {
+      verdict.problems.push_back("malformed row (" + element_label(element, i + 1) + "): " + defect);
+      continue;
+    }
+    const std::string key_id = lower_ascii(row->key_id);
+    verdict.row_keys.emplace_back(key_id, row->sequence);
+    const std::string label = row_label(key_id, row->sequence);
+
+    RowSigner* signer = signers.for_key(key_id);
+    if (signer == nullptr) {
+      verdict.problems.push_back("no row key known for " + label);
+      continue;
+    }
+    signable.clear();
+    append_signable_row(signable, RowFields{row->key_id, row->sequence, row->message, row->created_ms});
+    signer->sign_hex_into(signable, expected_signature);
+    const std::string given_signature = lower_ascii(row->signature_hex);
+    if (given_signature.size() != expected_signature.size() ||
+        sodium_memcmp(given_signature.data(), expected_signature.data(), expected_signature.size()) != 0) {
+      verdict.problems.push_back("row signature invalid for " + label);
+      continue;
+    }
+    // The MAC was checked over the rebuilt row; the element must also be exactly those bytes,
+    // or key order, duplicate keys, escapes or spacing could differ from what was signed.
+    const std::string canonical_batch = make_batch_data({SignedRow{signable, std::string(row->signature_hex)}});
+    const std::string_view canonical_element =
+        std::string_view(canonical_batch).substr(1, canonical_batch.size() - 2);  // drop [ ]
+    if (i >= element_texts.size() || element_texts[i] != canonical_element) {
+      verdict.problems.push_back("row for " + label + " is not written as the sidecar signs it");
+      continue;
+    }
+    ++verdict.rows_verified;
+  }
+}
+
+// nullopt when `known->signature_hex` is a valid signature of `body` under the delivering
+// registration's public key, else the problem.
+std::optional<std::string> batch_signature_problem(const std::string& body, const KnownBatch& known,
+                                                   const std::string& sidecar_id, KeyLookup& keys) {
+  const SidecarKeys* delivering = keys.find(sidecar_id);
+  if (delivering == nullptr) return "no public key known for registration " + sidecar_id;
+  std::array<unsigned char, crypto_sign_BYTES> signature;
+  std::size_t decoded = 0;
+  const char* hex_end = nullptr;
+  const std::string& hex = known.signature_hex;
+  if (hex.size() != 2 * signature.size() ||
+      sodium_hex2bin(signature.data(), signature.size(), hex.data(), hex.size(), nullptr, &decoded, &hex_end) != 0 ||
+      decoded != signature.size() || hex_end != hex.data() + hex.size()) {
+    return std::string("the batch signature the KMS received is not 128 hex digits");
+  }
+  if (sodium_init() < 0) return std::string("libsodium could not be initialised");
+  if (crypto_sign_verify_detached(signature.data(), reinterpret_cast<const unsigned char*>(body.data()),
+                                  body.size(), delivering->public_key.data()) != 0) {
+    return std::string("batch signature does not match the body");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+ResultVerdict verify_result(const std::string& batch_id, const std::string& body, const KnownBatch* known,
+                            KeyLookup& keys) {
+  ResultVerdict verdict;
+  try {
+    verdict.batch_id = lower_ascii(batch_id);
+    verdict.body = body;
+    bool batch_signature_valid = false;
+    if (known == nullptr) {
+      verdict.problems.push_back("batch " + verdict.batch_id + " was never received by the KMS");
+    } else {
+      verdict.sidecar_id = lower_ascii(known->sidecar_id);
+      if (auto problem = batch_signature_problem(body, *known, *verdict.sidecar_id, keys)) {
+        verdict.problems.push_back(std::move(*problem));
+      } else {
+        batch_signature_valid = true;
+      }
+    }
+    check_rows(body, keys, verdict);
+    verdict.verified = batch_signature_valid && verdict.rows > 0 && verdict.rows_verified == verdict.rows;
+  } catch (const std::exception& e) {
+    // Only resource failures (memory, OpenSSL) get here; the body itself never throws.
+    verdict.verified = false;
+    verdict.problems.push_back(std::string("verification could not be completed: ") + e.what());
+  }
+  return verdict;
+}
+
+InquirySummary summarize(const std::vector<ResultVerdict>& results,
+                         const std::vector<std::string>& in_window_batch_ids, bool complete) {
+  InquirySummary summary;
+  bool every_result_verified = true;
+  std::unordered_set<std::string> returned_ids;
+  std::unordered_set<std::string> unknown_ids;
+  std::map<std::string, std::set<std::int64_t>> sequences_by_key;  // ordered: gaps come out sorted
+  for (const ResultVerdict& result : results) {
+    every_result_verified = every_result_verified && result.verified;
+    std::string id = lower_ascii(result.batch_id);
+    if (!result.sidecar_id && unknown_ids.insert(id).second) summary.unknown.push_back(id);
+    returned_ids.insert(std::move(id));
+    for (const auto& [key_id, sequence] : result.row_keys) sequences_by_key[lower_ascii(key_id)].insert(sequence);
+  }
+
+  std::unordered_set<std::string> missing_ids;
+  for (const std::string& in_window_id : in_window_batch_ids) {
+    std::string id = lower_ascii(in_window_id);
+    if (returned_ids.count(id) == 0 && missing_ids.insert(id).second) summary.missing.push_back(std::move(id));
+  }
+
+  for (const auto& [key_id, sequences] : sequences_by_key) {
+    for (auto it = sequences.begin(); std::next(it) != sequences.end(); ++it) {
+      const std::int64_t after = *it;
+      const std::int64_t before = *std::next(it);
+      if (before > after + 1) summary.gaps.push_back(Gap{key_id, after, before});  // after < before: no overflow
+    }
+  }
+
+  summary.verified = complete && every_result_verified && summary.missing.empty() && summary.unknown.empty() &&
+                     summary.gaps.empty();
+  return summary;
+}
+
+}  // namespace fls::kms
