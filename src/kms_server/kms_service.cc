@@ -10,6 +10,7 @@
 
 #include "fls/common/hex.h"
 #include "fls/common/iso_time.h"
+#include "fls/common/prometheus.h"
 #include "fls/kms_server/kms_db.h"
 #include "fls/kms_server/verdict.h"
 #include "fls/signing/row_signer.h"
@@ -665,21 +666,17 @@ void KmsService::get_inquiry(const std::string& inquiry_id, HttpRespond respond)
 }
 
 HttpResponse KmsService::metrics() const {
-  std::string out;
-  auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t value) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
-           std::to_string(value) + "\n";
-  };
-  metric("fls_kms_sidecars_connected", "gauge", "Sidecars connected and registered now.", registered_.size());
-  metric("fls_kms_registrations_total", "counter", "Registrations accepted.", metrics_.registrations);
-  metric("fls_kms_challenges_failed_total", "counter", "Challenges failed (sidecar suspended).", metrics_.challenges_failed);
-  metric("fls_kms_batches_received_total", "counter", "Batch signatures received and stored.", metrics_.batches_received);
-  metric("fls_kms_inquiries_total", "counter", "Inquiries started.", metrics_.inquiries);
-  metric("fls_kms_inquiry_results_failed_total", "counter", "Inquiry results that failed verification, per verdict read.",
-         metrics_.inquiry_results_failed);
-  metric("fls_kms_healthchecks_total", "counter", "Health checks sent to sidecars.", metrics_.healthchecks);
-  HttpResponse response = json_response(200, std::move(out));
-  response.content_type = "text/plain; version=0.0.4";
+  PrometheusText out;
+  out.gauge("fls_kms_sidecars_registered", "Sidecars connected and registered now.", registered_.size());
+  out.counter("fls_kms_registrations_total", "Registrations accepted.", metrics_.registrations);
+  out.counter("fls_kms_challenges_failed_total", "Challenges failed (sidecar suspended).", metrics_.challenges_failed);
+  out.counter("fls_kms_batches_received_total", "Batch signatures received and stored.", metrics_.batches_received);
+  out.counter("fls_kms_inquiries_total", "Inquiries started.", metrics_.inquiries);
+  out.counter("fls_kms_verification_failures_total", "Inquiry results that failed verification, per verdict read.",
+              metrics_.inquiry_results_failed);
+  out.counter("fls_kms_healthchecks_total", "Health checks sent to sidecars.", metrics_.healthchecks);
+  HttpResponse response = json_response(200, out.text());
+  response.content_type = PrometheusText::kContentType;
   return response;
 }
 

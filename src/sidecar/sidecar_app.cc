@@ -7,7 +7,10 @@
 #include <future>
 #include <pqxx/pqxx>
 
+#include "fls/common/prometheus.h"
 #include "fls/store/batch_archive.h"
+
+#include <nlohmann/json.hpp>
 
 namespace fls {
 
@@ -141,8 +144,50 @@ void SidecarApp::answer_inquiry(InquiryRequest request, std::shared_ptr<InquiryR
 }
 
 HttpResponse SidecarApp::handle_http(const HttpRequest& request) {
-  if (request.method == "GET" && request.target == "/health") return json_response(200, R"({"status":"OK"})");
+  const std::string path = request.target.substr(0, request.target.find('?'));
+  if (request.method != "GET") return json_response(405, R"({"code":40500,"message":"Only GET is served here"})");
+  if (path == "/health") return json_response(200, R"({"status":"OK"})");
+  if (path == "/ready") return readiness();
+  if (path == "/metrics") return metrics();
   return json_response(404, R"({"code":40400,"message":"Not found"})");
+}
+
+HttpResponse SidecarApp::readiness() const {
+  const auto writer = writer_->stats();
+  const auto kms = kms_->status();
+  nlohmann::json reasons = nlohmann::json::array();
+  if (!writer.database_ok) reasons.push_back("the database is not accepting writes");
+  if (!kms.registered) reasons.push_back(kms.connected ? "registering with the KMS" : "not connected to the KMS");
+  if (reasons.empty()) return json_response(200, R"({"status":"ready"})");
+  return json_response(503, nlohmann::json{{"status", "not ready"}, {"reasons", reasons}}.dump());
+}
+
+HttpResponse SidecarApp::metrics() const {
+  const auto writer = writer_->stats();
+  const auto kms = kms_->status();
+  const auto& intake = intake_.stats();
+  PrometheusText out;
+  out.counter("fls_sidecar_messages_received_total", "Frames received from clients.", intake.messages);
+  out.counter("fls_sidecar_received_bytes_total", "Payload bytes received from clients.", intake.bytes);
+  out.counter("fls_sidecar_protocol_errors_total", "Client connections closed for a bad frame.", intake.protocol_errors);
+  out.gauge("fls_sidecar_client_connections", "Open client connections.", intake_.open_connections());
+  out.counter("fls_sidecar_client_connections_rejected_total", "Connections refused at SIDE_MAX_CONNECTIONS.",
+              intake.connections_rejected);
+  out.gauge("fls_sidecar_queued_bytes", "Payload bytes read but not yet committed.", queue_.held_bytes());
+  out.counter("fls_sidecar_events_stored_total", "Events committed to the database.", writer.events_stored);
+  out.counter("fls_sidecar_batches_created_total", "Batches closed and signed.", writer.batches_closed);
+  out.counter("fls_sidecar_batches_acknowledged_total", "Batches the KMS confirmed.", writer.batches_acknowledged);
+  out.gauge("fls_sidecar_batches_pending", "Batches handed to the KMS link and not yet acknowledged.",
+            kms.batches_waiting);
+  out.counter("fls_sidecar_database_errors_total", "Failed commits (each retried).", writer.commit_failures);
+  out.histogram("fls_sidecar_store_commit_seconds", "Time to commit one group of events.", LatencyHistogram::bounds(),
+                writer.commit_seconds.buckets, writer.commit_seconds.sum, writer.commit_seconds.count);
+  out.gauge("fls_sidecar_kms_connected", "1 while the KMS WebSocket is open.", kms.connected ? 1 : 0);
+  out.gauge("fls_sidecar_kms_registered", "1 while registered with the KMS.", kms.registered ? 1 : 0);
+  out.counter("fls_sidecar_kms_reconnects_total", "KMS connections lost.", kms.reconnects);
+  HttpResponse response = json_response(200, out.text());
+  response.content_type = PrometheusText::kContentType;
+  return response;
 }
 
 }  // namespace fls

@@ -46,6 +46,8 @@ class SidecarApp final : public KmsBackend {
 
  private:
   HttpResponse handle_http(const HttpRequest& request);
+  HttpResponse readiness() const;
+  HttpResponse metrics() const;
 
   SidecarConfig config_;
   SystemClock clock_;

@@ -222,6 +222,8 @@ void EventWriter::commit_group() {
     const auto started = std::chrono::steady_clock::now();
     try {
       repository_.commit(group_);
+      std::lock_guard lock(mutex_);
+      stats_.commit_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       break;
     } catch (const std::exception& e) {
       {

@@ -2,34 +2,50 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 
+#include "admin_client.h"
 #include "sidecar_fixture.h"
 
 namespace fls::test {
 namespace {
 
 namespace asio = boost::asio;
-namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 
 class SidecarIntakeTest : public SidecarFixture {};
 
 TEST_F(SidecarIntakeTest, HealthEndpointAnswersOk) {
   auto sidecar = start_sidecar();
-  asio::io_context io;
-  boost::beast::tcp_stream stream(io);
-  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), health_port_));
-  http::request<http::empty_body> request(http::verb::get, "/health", 11);
-  request.set(http::field::host, "127.0.0.1");
-  http::write(stream, request);
-  boost::beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  http::read(stream, buffer, response);
-  EXPECT_EQ(response.result_int(), 200u);
-  EXPECT_EQ(response.body(), R"({"status":"OK"})");
-  EXPECT_EQ(response[http::field::content_type], "application/json");
+  const auto health = http_request(health_port_, "GET", "/health");
+  EXPECT_EQ(health.status, 200u);
+  EXPECT_EQ(health.body, R"({"status":"OK"})");
+  EXPECT_EQ(health.headers.at("content-type"), "application/json");
+}
+
+TEST_F(SidecarIntakeTest, ReadinessFollowsTheKmsRegistrationAndMetricsCountMessages) {
+  const std::uint16_t kms_port = free_port();
+  kms_.reset();
+  auto sidecar = start_sidecar({{"SIDE_KMS__URL", "ws://127.0.0.1:" + std::to_string(kms_port) + "/sidecar"},
+                                {"SIDE_BATCH_SIZE", "2"}});
+  const auto not_ready = http_request(health_port_, "GET", "/ready");
+  EXPECT_EQ(not_ready.status, 503u);
+  EXPECT_NE(not_ready.body.find("not connected to the KMS"), std::string::npos) << not_ready.body;
+  EXPECT_EQ(http_request(health_port_, "GET", "/health").status, 200u);  // alive all the same
+
+  kms_ = std::make_unique<KmsPeer>(kms_port);
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; })) << sidecar->output();
+  send_frames(intake_port_, {"one", "two", "three", "four"});
+  ASSERT_TRUE(wait_for_acknowledged_events(4)) << sidecar->output();
+  EXPECT_EQ(http_request(health_port_, "GET", "/ready").status, 200u);
+
+  const auto metrics = http_request(health_port_, "GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200u);
+  EXPECT_EQ(metrics.headers.at("content-type"), "text/plain; version=0.0.4");
+  for (const char* line : {"fls_sidecar_messages_received_total 4\n", "fls_sidecar_events_stored_total 4\n",
+                           "fls_sidecar_batches_created_total 2\n", "fls_sidecar_batches_acknowledged_total 2\n",
+                           "fls_sidecar_kms_registered 1\n", "fls_sidecar_store_commit_seconds_count "}) {
+    EXPECT_NE(metrics.body.find(line), std::string::npos) << line << " in\n" << metrics.body;
+  }
 }
 
 TEST_F(SidecarIntakeTest, AnOversizedFrameClosesOnlyThatConnection) {

@@ -17,6 +17,7 @@
 
 #include "fls/common/clock.h"
 #include "fls/common/ids.h"
+#include "fls/common/prometheus.h"
 #include "fls/common/secret_bytes.h"
 #include "fls/intake/intake_queue.h"
 #include "fls/signing/batch_signer.h"
@@ -42,6 +43,7 @@ struct EventWriterStats {
   std::uint64_t commits = 0;
   std::uint64_t commit_failures = 0;
   bool database_ok = true;
+  LatencyHistogram commit_seconds;  // successful commits
 };
 
 class EventWriter {
