@@ -46,6 +46,7 @@ ChildProcess::ChildProcess(const std::string& binary_path, std::map<std::string,
   if (pid_ == 0) {
     dup2(fd, STDOUT_FILENO);
     dup2(fd, STDERR_FILENO);
+    closefrom(3);  // the test's own sockets (a KMS peer's listener) must not live on in the child
     execve(binary.c_str(), argv.data(), envp.data());
     _exit(127);
   }
@@ -109,10 +110,11 @@ std::pair<int, std::string> run_to_end(const std::string& binary, std::map<std::
   return {status, process.output()};
 }
 
-void send_frames(std::uint16_t port, const std::vector<std::string>& payloads) {
+bool send_frames(std::uint16_t port, const std::vector<std::string>& payloads, bool tolerate_errors) {
   asio::io_context io;
   tcp::socket socket(io);
-  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  boost::system::error_code ec;
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
   std::string out;
   for (const auto& p : payloads) {
     const auto n = static_cast<std::uint32_t>(p.size());
@@ -121,8 +123,10 @@ void send_frames(std::uint16_t port, const std::vector<std::string>& payloads) {
     out.append(header, 4);
     out.append(p);
   }
-  asio::write(socket, asio::buffer(out));
-  socket.shutdown(tcp::socket::shutdown_send);
+  if (!ec) asio::write(socket, asio::buffer(out), ec);
+  if (!ec) socket.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec && !tolerate_errors) throw boost::system::system_error(ec, "send_frames");
+  return !ec;
 }
 
 }  // namespace fls::test

@@ -43,6 +43,7 @@ std::pair<int, std::string> run_to_end(const std::string& binary, std::map<std::
                                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Writes length-prefixed frames to 127.0.0.1:`port` over one connection, then closes it.
-void send_frames(std::uint16_t port, const std::vector<std::string>& payloads);
+// Throws on a socket error unless `tolerate_errors`; returns false if one happened.
+bool send_frames(std::uint16_t port, const std::vector<std::string>& payloads, bool tolerate_errors = false);
 
 }  // namespace fls::test

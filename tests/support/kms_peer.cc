@@ -169,6 +169,14 @@ bool KmsPeer::wait_until(const std::function<bool()>& predicate, std::chrono::mi
   return changed_.wait_for(lock, timeout, predicate);
 }
 
+void KmsPeer::remember_registration(const PeerRegistration& registration,
+                                    const std::map<std::string, PeerBatch>& batches) {
+  record([&] {
+    registrations_.insert(registrations_.begin(), registration);
+    batches_.insert(batches.begin(), batches.end());
+  });
+}
+
 std::vector<PeerRegistration> KmsPeer::registrations() {
   std::lock_guard lock(mutex_);
   return registrations_;

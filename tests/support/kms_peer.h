@@ -58,6 +58,10 @@ class KmsPeer {
   std::size_t method_count_locked(const std::string& method) const;
   std::size_t reply_count_locked() const { return replies_.size(); }
 
+  // Adds a registration made with another peer (a KMS that restarted keeps its keys), and
+  // records its batches as received, so checks can cover what it acknowledged.
+  void remember_registration(const PeerRegistration& registration, const std::map<std::string, PeerBatch>& batches = {});
+
   // Sends a text frame to the newest connection whose challenge passed.
   void send_to_sidecar(const std::string& text);
   // Closes every connection from the server side.
