@@ -3,7 +3,10 @@
 // and that verifies with independent code.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdlib>
 #include <thread>
 
 #include "sidecar_fixture.h"
@@ -68,6 +71,30 @@ TEST_F(SidecarFaultTest, MessagesSentWhileTheKmsIsAwayAreDeliveredWhenItReturns)
   // they can be checked too, as the real KMS keeps every registration's keys and batches.
   kms_->remember_registration(first, first_batches);
   EXPECT_EQ(verify_everything_stored(), 250u);
+}
+
+// Restarts the test cluster that scripts/test.sh started (FLS_PG_DIR), dropping every connection.
+void restart_postgres() {
+  const char* dir = std::getenv("FLS_PG_DIR");
+  ASSERT_NE(dir, nullptr) << "FLS_PG_DIR is not set: run the tests through scripts/test.sh";
+  const std::string pg_ctl = "/usr/lib/postgresql/15/bin/pg_ctl -D " + std::string(dir) + "/data -m fast -w restart";
+  const std::string command = (geteuid() == 0 ? "runuser -u postgres -- " : "") + pg_ctl + " > /dev/null";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+}
+
+TEST_F(SidecarFaultTest, APostgresRestartUnderLoadLosesNothing) {
+  auto sidecar = start_sidecar({{"SIDE_BATCH_TIME_INTERVAL", "500"}});
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));
+  constexpr int kSent = 20'000;
+  std::thread writer([&] { send_frames(intake_port_, numbered("through the restart #", kSent)); });
+  ASSERT_TRUE(wait_for_count("SELECT count(*) FROM events", 1000)) << sidecar->output();
+  restart_postgres();
+  writer.join();  // every frame was written: the sidecar held the client while the database was away
+  ASSERT_TRUE(wait_for_acknowledged_events(kSent, std::chrono::seconds(120))) << sidecar->output();
+  EXPECT_NE(sidecar->output().find("database writes succeed again"), std::string::npos)
+      << "the restart did not interrupt the writer; the test proved nothing";
+  EXPECT_EQ(db_.count("SELECT count(*) FROM events"), kSent);
+  EXPECT_EQ(verify_everything_stored(), static_cast<std::size_t>(kSent));
 }
 
 }  // namespace
