@@ -160,6 +160,32 @@ TEST_F(SidecarKmsTest, RegistersAgainWithANewIdAfterTheKmsDropsTheConnection) {
   EXPECT_EQ(verify_everything_stored(), 8u);
 }
 
+TEST_F(SidecarKmsTest, PingsEveryIntervalWithATimestampAndReconnectsWhenTheKmsHangs) {
+  auto sidecar = start_sidecar({{"SIDE_KMS__PING_INTERVAL", "200"}, {"SIDE_KMS__CONNECT_TIMEOUT", "300"}});
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->ping_count_locked() >= 3; }, std::chrono::seconds(10)));
+  const json payload = json::parse(kms_->pings().front(), nullptr, false);
+  ASSERT_TRUE(payload.contains("timestamp")) << kms_->pings().front();
+  EXPECT_TRUE(std::regex_match(payload["timestamp"].get<std::string>(),
+                               std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")));
+
+  kms_->hang_for(std::chrono::milliseconds(1500));  // answers nothing, not even pongs
+  ASSERT_TRUE(sidecar->wait_for_output("no pong or other frame within 200 ms")) << sidecar->output();
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 2; })) << sidecar->output();
+}
+
+TEST_F(SidecarKmsTest, ABatchWithoutAnAnswerTimesOutAndIsDeliveredAfterReconnecting) {
+  kms_->answer_batches(false);
+  auto sidecar = start_sidecar({{"SIDE_BATCH_SIZE", "2"}, {"SIDE_KMS__REQUEST_TIMEOUT", "300"}});
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));
+  send_frames(intake_port_, {"a", "b"});
+  ASSERT_TRUE(sidecar->wait_for_output("got no answer within 300 ms")) << sidecar->output();
+  kms_->answer_batches(true);
+  ASSERT_TRUE(wait_for_acknowledged_events(2)) << sidecar->output();
+  EXPECT_GE(kms_->registrations().size(), 2u);
+  EXPECT_EQ(verify_everything_stored(), 2u);
+}
+
 TEST_F(SidecarKmsTest, HoldsClientsUntilTheKmsComesUpThenStoresEverything) {
   const std::uint16_t kms_port = free_port();
   kms_.reset();

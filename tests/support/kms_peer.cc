@@ -24,6 +24,9 @@ class KmsPeer::Session : public std::enable_shared_from_this<Session> {
   Session(KmsPeer& peer, tcp::socket socket) : peer_(peer), ws_(std::move(socket)) {}
 
   void start() {
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
+      if (kind == websocket::frame_type::ping) peer_.record([&] { peer_.pings_.emplace_back(payload); });
+    });
     ws_.async_accept([self = shared_from_this()](beast::error_code ec) {
       if (!ec) self->do_read();
     });
@@ -111,6 +114,7 @@ class KmsPeer::Session : public std::enable_shared_from_this<Session> {
       peer_.record([&] { peer_.registrations_.push_back(registration_); });
       reply(message["id"], {{"status", "OK"}});
     } else if (method == "batch") {
+      if (!peer_.answer_batches_) return;
       const std::string id = params.at("id");
       bool duplicate = false;
       peer_.record([&] {
@@ -175,6 +179,15 @@ void KmsPeer::remember_registration(const PeerRegistration& registration,
     registrations_.insert(registrations_.begin(), registration);
     batches_.insert(batches.begin(), batches.end());
   });
+}
+
+void KmsPeer::hang_for(std::chrono::milliseconds how_long) {
+  asio::post(impl_->io, [how_long] { std::this_thread::sleep_for(how_long); });
+}
+
+std::vector<std::string> KmsPeer::pings() {
+  std::lock_guard lock(mutex_);
+  return pings_;
 }
 
 std::vector<PeerRegistration> KmsPeer::registrations() {

@@ -2,6 +2,7 @@
 // A KMS for tests: the server side of protocol.md §4 over a real loopback WebSocket. It hands
 // out keys made with OpenSSL, checks challenges and records everything, so a test can assert
 // what the sidecar sent and verify it with independent code (independent_crypto.h).
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -66,6 +67,15 @@ class KmsPeer {
   void send_to_sidecar(const std::string& text);
   // Closes every connection from the server side.
   void drop_connections();
+  // Makes the peer unresponsive (no reads, no pongs, no accepts) for `how_long`: a hung KMS.
+  void hang_for(std::chrono::milliseconds how_long);
+
+  // While false, `batch` requests are recorded but never answered.
+  void answer_batches(bool answer) { answer_batches_ = answer; }
+
+  // WebSocket pings received, with their payloads.
+  std::vector<std::string> pings();
+  std::size_t ping_count_locked() const { return pings_.size(); }
 
  private:
   class Session;
@@ -73,6 +83,7 @@ class KmsPeer {
   void record(const std::function<void()>& change);
 
   std::uint16_t port_ = 0;
+  std::atomic<bool> answer_batches_{true};
   struct Impl;
   std::unique_ptr<Impl> impl_;
 
@@ -82,6 +93,7 @@ class KmsPeer {
   std::map<std::string, PeerBatch> batches_;
   std::vector<nlohmann::json> received_;
   std::vector<nlohmann::json> replies_;
+  std::vector<std::string> pings_;
   std::vector<std::weak_ptr<Session>> sessions_;
 };
 
