@@ -133,6 +133,7 @@ IntakeServer::IntakeServer(asio::io_context& io, IntakeQueue& queue, const Clock
       clock_(clock),
       options_(std::move(options)),
       acceptor_(io),
+      accept_retry_(io),
       read_buffer_(kReadBufferSize) {}
 
 IntakeServer::~IntakeServer() = default;
@@ -152,6 +153,7 @@ void IntakeServer::start() {
 void IntakeServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  accept_retry_.cancel();
   for (const auto& connection : connections_) {
     connection->read_remaining();
     connection->close();
@@ -173,8 +175,13 @@ void IntakeServer::do_accept() {
 void IntakeServer::on_accept(boost::system::error_code ec, tcp::socket socket) {
   if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
   if (ec) {
-    // Running out of file descriptors must not stop the listener for good.
-    spdlog::warn("intake accept failed: {}", ec.message());
+    // Out of file descriptors, say: pause briefly rather than spin, and keep listening.
+    spdlog::warn("intake accept failed: {}; retrying in 100 ms", ec.message());
+    accept_retry_.expires_after(std::chrono::milliseconds(100));
+    accept_retry_.async_wait([this](boost::system::error_code wait_ec) {
+      if (!wait_ec) do_accept();
+    });
+    return;
   } else if (connections_.size() >= options_.max_connections) {
     ++stats_.connections_rejected;
     spdlog::warn("intake connection refused: SIDE_MAX_CONNECTIONS ({}) connections are open",

@@ -357,7 +357,7 @@ void KmsClient::on_register_result(const json& result) {
 }
 
 void KmsClient::on_challenge_result(const json& message) {
-  const std::string* status = string_field(message["result"], "status");
+  const std::string* status = message.contains("result") ? string_field(message["result"], "status") : nullptr;
   if (message.contains("error") || status == nullptr || *status != "OK" || !pending_registration_) {
     spdlog::error("KMS rejected the challenge ({})",
                   message.contains("error") ? describe_error(message) : std::string("unexpected result"));

@@ -73,6 +73,29 @@ TEST_F(SidecarIntakeTest, AnOversizedFrameClosesOnlyThatConnection) {
   EXPECT_NE(sidecar->output().find("exceeds SIDE_MAX_MESSAGE_SIZE"), std::string::npos);
 }
 
+TEST_F(SidecarIntakeTest, ConnectionsBeyondTheLimitAreClosedAndTheOthersServed) {
+  auto sidecar = start_sidecar({{"SIDE_MAX_CONNECTIONS", "2"}, {"SIDE_BATCH_SIZE", "2"}});
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));
+  asio::io_context io;
+  const tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), intake_port_);
+  tcp::socket first(io), second(io), third(io);
+  first.connect(endpoint);
+  second.connect(endpoint);
+  ASSERT_TRUE(sidecar->wait_for_output("intake connection 2 opened")) << sidecar->output();
+  third.connect(endpoint);
+  char byte;
+  boost::system::error_code ec;
+  third.read_some(asio::buffer(&byte, 1), ec);  // the sidecar never writes: this returns at close
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_NE(sidecar->output().find("SIDE_MAX_CONNECTIONS (2)"), std::string::npos) << sidecar->output();
+
+  for (auto* socket : {&first, &second}) {
+    const unsigned char frame[5] = {0, 0, 0, 1, 'x'};
+    asio::write(*socket, asio::buffer(frame));
+  }
+  ASSERT_TRUE(wait_for_acknowledged_events(2)) << sidecar->output();
+}
+
 TEST_F(SidecarIntakeTest, StoresEmptyBinaryAndInvalidUtf8PayloadsByteForByte) {
   auto sidecar = start_sidecar({{"SIDE_BATCH_SIZE", "3"}});
   ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));

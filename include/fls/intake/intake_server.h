@@ -6,6 +6,7 @@
 // connection holds only its socket and any partial frame.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -61,6 +62,7 @@ class IntakeServer {
   const Clock& clock_;
   IntakeOptions options_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_retry_;
   std::unordered_set<std::shared_ptr<Connection>> connections_;
   std::vector<std::weak_ptr<Connection>> paused_;
   std::vector<char> read_buffer_;  // shared by every connection: one thread reads at a time
