@@ -1,8 +1,10 @@
 #include "fls/common/logging.h"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace fls {
@@ -14,16 +16,36 @@ spdlog::level::level_enum to_level(std::string_view name) {
   return spdlog::level::from_str(std::string(name));
 }
 
+// The message as a quoted JSON string, so log pipelines can parse every line.
+class JsonMessageFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const std::string quoted = nlohmann::json(std::string(msg.payload.data(), msg.payload.size()))
+                                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    dest.append(quoted.data(), quoted.data() + quoted.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
+};
+
 }  // namespace
+
+bool is_log_format(std::string_view name) { return name == "text" || name == "json"; }
 
 bool is_log_level(std::string_view name) {
   // from_str answers "off" for names it does not know.
   return name == "off" || to_level(name) != spdlog::level::off;
 }
 
-void init_logging(std::string_view level) {
+void init_logging(std::string_view level, std::string_view format) {
   auto logger = spdlog::stdout_logger_mt("fls");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  if (format == "json") {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonMessageFlag>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","pid":%P,"message":%*})");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  }
   logger->set_level(to_level(level));
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);

@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     std::cerr << "configuration error: " << e.what() << "\n";
     return 2;
   }
-  fls::init_logging(config.log_level);
+  fls::init_logging(config.log_level, config.log_format);
   if (config.dev_mode) {
     spdlog::warn("*** KMS_DEV_MODE=true: {}{}not for production ***",
                  config.master_key ? "" : "keys are sealed with a publicly known development key; ",

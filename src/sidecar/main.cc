@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
     std::cerr << "configuration error: " << e.what() << "\n";
     return 2;
   }
-  fls::init_logging(config.log_level);
+  fls::init_logging(config.log_level, config.log_format);
 
   try {
     fls::migrate_with_retry(config.database_uri, "sidecar_schema_migrations", fls::migrations::sidecar());

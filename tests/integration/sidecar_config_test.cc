@@ -1,6 +1,9 @@
 // Start-up of the real executable: --help, --version, configuration errors, migrations.
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "sidecar_fixture.h"
@@ -32,6 +35,22 @@ TEST(SidecarCommandLine, MalformedValuesExitNamingTheVariable) {
     EXPECT_NE(status, 0) << name;
     EXPECT_NE(output.find(name), std::string::npos) << output;
   }
+}
+
+TEST(SidecarLogs, JsonFormatWritesOneParsableObjectPerLine) {
+  ChildProcess sidecar(kSidecarBinary, {{"SIDE_DATABASE_URI", "postgres://nobody@127.0.0.1:1/none"},
+                                        {"SIDE_LOG_FORMAT", "json"}});
+  ASSERT_TRUE(sidecar.wait_for_output("retrying in 200 ms")) << sidecar.output();
+  sidecar.stop(SIGKILL);
+  std::istringstream lines(sidecar.output());
+  int parsed = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const auto object = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(object.is_object()) << line;
+    EXPECT_TRUE(object["time"].is_string() && object["level"] == "error" && object["message"].is_string()) << line;
+    ++parsed;
+  }
+  EXPECT_GE(parsed, 2);
 }
 
 class SidecarMigrationTest : public SidecarFixture {};

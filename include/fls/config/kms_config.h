@@ -21,6 +21,7 @@ struct KmsConfig {
   std::optional<std::string> tls_key;      // KMS_TLS_KEY
   std::chrono::milliseconds inquiry_timeout;  // KMS_INQUIRY_TIMEOUT
   std::string log_level;                   // KMS_LOG_LEVEL
+  std::string log_format;                  // KMS_LOG_FORMAT: text or json
 };
 
 // Throws ConfigError naming the first variable that is missing or malformed.

@@ -25,6 +25,7 @@ struct SidecarConfig {
   std::size_t store_max_rows;             // SIDE_STORE_MAX_ROWS, rows per transaction
   std::chrono::milliseconds shutdown_timeout;  // SIDE_SHUTDOWN_TIMEOUT
   std::string log_level;                  // SIDE_LOG_LEVEL
+  std::string log_format;                 // SIDE_LOG_FORMAT: text or json
 
   std::string kms_url_text;               // SIDE_KMS__URL, as given
   KmsUrl kms_url;
