@@ -47,7 +47,10 @@ fi
 build="$(fls_build_dir)"
 export FLS_BUILD_DIR="$build" # absolute, for the tests
 
+# Node.js runs the example with the npm client central-ledger used (tests/integration/node_client_test.cc).
+command -v npm >/dev/null || FLS_PACKAGES+=(nodejs npm)
 fls_install_deps
+(cd "$root/examples/node" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 
 # fls_build only configures a fresh dir; an existing one with the wrong option value (say
 # FLS_TESTS=OFF, which would leave nothing to run) is reconfigured with the right ones.

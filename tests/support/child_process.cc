@@ -31,7 +31,7 @@ ChildProcess::ChildProcess(const std::string& binary_path, std::map<std::string,
   const int fd = mkstemp(path_template);
   if (fd < 0) throw std::runtime_error("mkstemp failed");
   output_path_ = path_template;
-  env.emplace("PATH", "/usr/bin:/bin");
+  env.emplace("PATH", "/usr/bin:/bin");  // kept if the caller set its own
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
   std::vector<char*> envp;
