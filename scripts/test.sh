@@ -7,6 +7,8 @@
 #   --sanitize   build in build-asan with -DFLS_SANITIZE=ON (ASan+UBSan) and test that build
 #   ctest args   passed through, e.g. -R Sidecar or -j2
 #
+# Afterwards the fuzz targets run for FLS_FUZZ_SECONDS each (default 60; 0 skips them).
+#
 # Environment: FLS_BUILD_DIR (default build; ignored with --sanitize, which uses
 # FLS_ASAN_BUILD_DIR, default build-asan), FLS_TEST_PG_DIR / FLS_TEST_PG_PORT (the test cluster;
 # default .pg-test on 55433, or .pg-test-asan on 55434, so they never meet the demo cluster
@@ -95,4 +97,10 @@ echo "test: ctest in $build (PostgreSQL on 127.0.0.1:$FLS_PG_PORT, $FLS_PG_DIR)"
 rc=0
 # --no-tests=error: a build without tests must not pass as green.
 ctest --test-dir "$build" --output-on-failure --timeout 600 --no-tests=error "${ctest_args[@]}" || rc=$?
+
+# The libFuzzer targets (a clang build of their own), for a bounded time; a crash fails the run.
+# FLS_FUZZ_SECONDS=0 skips them, e.g. for a quick local run.
+if [[ "${FLS_FUZZ_SECONDS:-60}" != 0 ]] && ((!sanitize)); then
+  FLS_FUZZ_SECONDS="${FLS_FUZZ_SECONDS:-60}" bash "$root/scripts/fuzz.sh" || rc=$((rc == 0 ? 1 : rc))
+fi
 exit "$rc"

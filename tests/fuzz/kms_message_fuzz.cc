@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -186,8 +187,10 @@ void inject_registration(fls::KmsClient& client, asio::io_context& io, const Sen
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  // The client logs every odd message; at fuzzing speed that is only noise.
-  spdlog::set_level(spdlog::level::off);
+  // The client logs every odd message; at fuzzing speed that is only noise. FLS_FUZZ_LOG=1
+  // keeps the log, to follow what one input (a reproducer) does.
+  const char* log = std::getenv("FLS_FUZZ_LOG");
+  spdlog::set_level(log != nullptr && std::string_view(log) == "1" ? spdlog::level::debug : spdlog::level::off);
   return 0;
 }
 
