@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "fls/common/logging.h"
+
 namespace fls {
 namespace {
 
@@ -67,6 +69,16 @@ bool EnvReader::boolean(const std::string& name, bool fallback) const {
   if (*value == "true" || *value == "1") return true;
   if (*value == "false" || *value == "0") return false;
   throw ConfigError(name + " must be true or false, got '" + *value + "'");
+}
+
+void EnvReader::log_settings(const std::string& prefix, std::string& level, std::string& format) const {
+  level = text(prefix + "_LOG_LEVEL", "info");
+  if (!is_log_level(level)) {
+    throw ConfigError(prefix + "_LOG_LEVEL must be one of trace, debug, info, warn, error, critical, off; got '" +
+                      level + "'");
+  }
+  format = text(prefix + "_LOG_FORMAT", "text");
+  if (!is_log_format(format)) throw ConfigError(prefix + "_LOG_FORMAT must be text or json, got '" + format + "'");
 }
 
 }  // namespace fls

@@ -1,6 +1,5 @@
 #include "fls/config/kms_config.h"
 
-#include "fls/common/logging.h"
 
 namespace fls {
 
@@ -31,15 +30,7 @@ KmsConfig load_kms_config(const EnvReader& env) {
                       " must be set together with " + (c.tls_cert ? "KMS_TLS_CERT" : "KMS_TLS_KEY"));
   }
   c.inquiry_timeout = env.millis("KMS_INQUIRY_TIMEOUT", 60'000);
-  c.log_format = env.text("KMS_LOG_FORMAT", "text");
-  if (!is_log_format(c.log_format)) {
-    throw ConfigError("KMS_LOG_FORMAT must be text or json, got '" + c.log_format + "'");
-  }
-  c.log_level = env.text("KMS_LOG_LEVEL", "info");
-  if (!is_log_level(c.log_level)) {
-    throw ConfigError("KMS_LOG_LEVEL must be one of trace, debug, info, warn, error, critical, off; got '" +
-                      c.log_level + "'");
-  }
+  env.log_settings("KMS", c.log_level, c.log_format);
   return c;
 }
 

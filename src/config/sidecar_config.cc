@@ -1,6 +1,5 @@
 #include "fls/config/sidecar_config.h"
 
-#include "fls/common/logging.h"
 
 namespace fls {
 
@@ -22,15 +21,7 @@ SidecarConfig load_sidecar_config(const EnvReader& env) {
   c.store_max_rows =
       static_cast<std::size_t>(env.integer("SIDE_STORE_MAX_ROWS", 4096, 1, 1'000'000));
   c.shutdown_timeout = env.millis("SIDE_SHUTDOWN_TIMEOUT", 20'000);
-  c.log_format = env.text("SIDE_LOG_FORMAT", "text");
-  if (!is_log_format(c.log_format)) {
-    throw ConfigError("SIDE_LOG_FORMAT must be text or json, got '" + c.log_format + "'");
-  }
-  c.log_level = env.text("SIDE_LOG_LEVEL", "info");
-  if (!is_log_level(c.log_level)) {
-    throw ConfigError("SIDE_LOG_LEVEL must be one of trace, debug, info, warn, error, critical, "
-                      "off; got '" + c.log_level + "'");
-  }
+  env.log_settings("SIDE", c.log_level, c.log_format);
 
   c.kms_url_text = env.text("SIDE_KMS__URL", "ws://localhost:8080/sidecar");
   const auto url = parse_kms_url(c.kms_url_text);

@@ -12,6 +12,7 @@
 #include "fls/common/ids.h"
 #include "fls/common/logging.h"
 #include "fls/common/version.h"
+#include "fls/config/command_line.h"
 #include "fls/config/kms_config.h"
 #include "fls/http/http_server.h"
 #include "fls/kms_server/key_vault.h"
@@ -48,26 +49,10 @@ bool master_key_opens_stored_keys(const std::string& uri, const fls::kms::KeyVau
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string command = argc > 1 ? argv[1] : "";
-  if (command == "--help" || command == "-h") {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (command == "--version") {
-    std::cout << "fls-kms " << fls::kVersion << "\n";
-    return 0;
-  }
-  if (!command.empty() && command != "migrate") {
-    std::cerr << "unknown argument '" << command << "'\n" << kUsage;
-    return 2;
-  }
   fls::KmsConfig config;
-  try {
-    config = fls::load_kms_config(fls::EnvReader(fls::process_environment()));
-  } catch (const fls::ConfigError& e) {
-    std::cerr << "configuration error: " << e.what() << "\n";
-    return 2;
-  }
+  const auto start = fls::start_up(argc, argv, "fls-kms", kUsage,
+                                   [&](const fls::EnvReader& env) { config = fls::load_kms_config(env); });
+  if (start.exit_code) return *start.exit_code;
   fls::init_logging(config.log_level, config.log_format);
   if (config.dev_mode) {
     spdlog::warn("*** KMS_DEV_MODE=true: {}{}not for production ***",
@@ -77,7 +62,7 @@ int main(int argc, char** argv) {
 
   try {
     fls::migrate_with_retry(config.database_uri, "kms_schema_migrations", fls::migrations::kms());
-    if (command == "migrate") return 0;
+    if (start.migrate_only) return 0;
     const fls::kms::KeyVault vault(std::move(config.master_key));
     if (!master_key_opens_stored_keys(config.database_uri, vault)) {
       std::cerr << "configuration error: KMS_MASTER_KEY cannot open the keys stored in the database\n";

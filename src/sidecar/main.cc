@@ -2,12 +2,11 @@
 // until SIGTERM or SIGINT.
 #include <spdlog/spdlog.h>
 
-#include <cstring>
-#include <iostream>
 #include <pqxx/connection>
 
 #include "fls/common/logging.h"
 #include "fls/common/version.h"
+#include "fls/config/command_line.h"
 #include "fls/config/sidecar_config.h"
 #include "fls/store/migrator.h"
 #include "sidecar_app.h"
@@ -31,32 +30,15 @@ every variable with its default (SIDE_PORT, SIDE_HEALTH_PORT, SIDE_SERVICE, SIDE
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string command = argc > 1 ? argv[1] : "";
-  if (command == "--help" || command == "-h") {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (command == "--version") {
-    std::cout << "forensic-logging-sidecar " << fls::kVersion << "\n";
-    return 0;
-  }
-  if (!command.empty() && command != "migrate") {
-    std::cerr << "unknown argument '" << command << "'\n" << kUsage;
-    return 2;
-  }
-
   fls::SidecarConfig config;
-  try {
-    config = fls::load_sidecar_config(fls::EnvReader(fls::process_environment()));
-  } catch (const fls::ConfigError& e) {
-    std::cerr << "configuration error: " << e.what() << "\n";
-    return 2;
-  }
+  const auto start = fls::start_up(argc, argv, "forensic-logging-sidecar", kUsage,
+                                   [&](const fls::EnvReader& env) { config = fls::load_sidecar_config(env); });
+  if (start.exit_code) return *start.exit_code;
   fls::init_logging(config.log_level, config.log_format);
 
   try {
     fls::migrate_with_retry(config.database_uri, "sidecar_schema_migrations", fls::migrations::sidecar());
-    if (command == "migrate") return 0;
+    if (start.migrate_only) return 0;
 
     spdlog::info("forensic-logging-sidecar {} for service {}: intake port {}, health port {}, KMS {}",
                  fls::kVersion, config.service_name, config.port, config.health_port, config.kms_url_text);

@@ -33,6 +33,8 @@ class EnvReader {
   // Milliseconds, at least 1.
   std::chrono::milliseconds millis(const std::string& name, std::int64_t fallback) const;
   bool boolean(const std::string& name, bool fallback) const;
+  // <prefix>_LOG_LEVEL (default info) and <prefix>_LOG_FORMAT (default text), checked.
+  void log_settings(const std::string& prefix, std::string& level, std::string& format) const;
 
  private:
   EnvLookup lookup_;
