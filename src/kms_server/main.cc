@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
     });
     std::thread io_thread([&io] { io.run(); });
     io_thread.join();
-    db.stop();
+    db.stop(/*finish_queued=*/true);
     return 0;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

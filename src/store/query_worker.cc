@@ -10,10 +10,11 @@ QueryWorker::~QueryWorker() { stop(); }
 
 void QueryWorker::start() { thread_ = std::thread([this] { run(); }); }
 
-void QueryWorker::stop() {
+void QueryWorker::stop(bool finish_queued) {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    finish_queued_ = finish_queued;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -33,7 +34,7 @@ void QueryWorker::run() {
     {
       std::unique_lock lock(mutex_);
       cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-      if (stopping_) return;
+      if (stopping_ && (!finish_queued_ || jobs_.empty())) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }

@@ -21,8 +21,9 @@ class QueryWorker {
   ~QueryWorker();
 
   void start();
-  // Finishes the job in progress, drops the rest, ends the thread.
-  void stop();
+  // Ends the thread after the job in progress, and after the queued ones too when
+  // `finish_queued` (the KMS answers only what it committed, so it lets queued writes finish).
+  void stop(bool finish_queued = false);
 
   // Runs `job` on the worker's thread with an open connection. An exception from the job is
   // logged with `what` and the connection is renewed if it broke.
@@ -36,6 +37,7 @@ class QueryWorker {
   std::condition_variable cv_;
   std::deque<std::pair<std::string, Job>> jobs_;
   std::atomic<bool> stopping_{false};
+  bool finish_queued_ = false;
   std::unique_ptr<pqxx::connection> connection_;
   std::thread thread_;
 };
