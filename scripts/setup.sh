@@ -35,6 +35,7 @@ FLS_PACKAGES=(
   postgresql-15
   clang-14 libclang-rt-14-dev
   ca-certificates procps
+  docker-compose python3-yaml jq
 )
 
 # Prints the packages of FLS_PACKAGES that are not fully installed. dpkg-query only reads the
