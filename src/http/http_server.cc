@@ -92,6 +92,7 @@ class WebSocketSession final : public WsPeer, public std::enable_shared_from_thi
     ws_.text(true);
     ws_.async_write(asio::buffer(queue_.front()), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       self->writing_ = false;
+      if (self->closed_) return;  // finish() already cleared the queue
       if (ec) return self->finish("write failed: " + ec.message());
       self->queue_.pop_front();
       self->do_write();
@@ -236,7 +237,8 @@ HttpResponse json_response(unsigned status, std::string body) {
 HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, HttpHandler handler)
     : io_(io),
       shared_(std::make_shared<HttpServerShared>(HttpServerShared{std::move(options), std::move(handler)})),
-      acceptor_(io) {}
+      acceptor_(io),
+      accept_retry_(io) {}
 
 HttpServer::~HttpServer() = default;
 
@@ -254,6 +256,7 @@ void HttpServer::start() {
 void HttpServer::stop() {
   beast::error_code ignored;
   acceptor_.close(ignored);
+  accept_retry_.cancel();
 }
 
 std::uint16_t HttpServer::port() const {
@@ -265,7 +268,13 @@ void HttpServer::do_accept() {
   acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
-      spdlog::warn("HTTP accept failed: {}", ec.message());
+      // Out of file descriptors, say: pause briefly rather than spin.
+      spdlog::warn("HTTP accept failed: {}; retrying in 100 ms", ec.message());
+      accept_retry_.expires_after(std::chrono::milliseconds(100));
+      accept_retry_.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec) do_accept();
+      });
+      return;
     } else {
       beast::error_code peer_ec;
       const auto peer = socket.remote_endpoint(peer_ec);

@@ -25,12 +25,23 @@ void IntakeQueue::open() {
     std::lock_guard lock(mutex_);
     if (open_) return;
     open_ = true;
+    open_cv_.notify_all();
     if (producer_blocked_) {
       producer_blocked_ = false;
       listener = room_listener_;
     }
   }
   if (listener) listener();
+}
+
+bool IntakeQueue::is_open() const {
+  std::lock_guard lock(mutex_);
+  return open_;
+}
+
+bool IntakeQueue::wait_open(std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock lock(mutex_);
+  return open_cv_.wait_until(lock, deadline, [this] { return open_; });
 }
 
 void IntakeQueue::set_room_listener(std::function<void()> listener) {

@@ -31,19 +31,28 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
     spdlog::debug("intake connection {} opened from {}", id_, peer_);
+    if (!server_.queue_.has_room()) {
+      server_.paused_.push_back(weak_from_this());  // not registered yet, or the queue is full
+      return;
+    }
     do_wait();
   }
 
-  void resume() { do_wait(); }
+  // Reads at once: the socket may hold data already, and the reactor is edge-triggered, so a
+  // wait would not return until more arrived, which a client held by back-pressure never sends.
+  void resume() { read_now(); }
 
   // At a graceful stop: takes every whole frame the kernel already holds for this connection,
   // whatever the queue's bound, since the client has sent them.
+  // Only what is there now: a client that keeps writing cannot hold the stop up.
   void read_remaining() {
-    for (;;) {
-      boost::system::error_code ec;
-      const std::size_t n = socket_.read_some(asio::buffer(server_.read_buffer_), ec);
-      if (ec || n == 0) return;
-      if (!decode(std::string_view(server_.read_buffer_.data(), n))) return;
+    boost::system::error_code ec;
+    std::size_t left = socket_.available(ec);
+    while (!ec && left > 0) {
+      const std::size_t n = socket_.read_some(
+          asio::buffer(server_.read_buffer_.data(), std::min(left, server_.read_buffer_.size())), ec);
+      if (ec || n == 0 || !decode(std::string_view(server_.read_buffer_.data(), n))) return;
+      left -= n;
     }
   }
 
@@ -81,7 +90,15 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
       server_.paused_.push_back(weak_from_this());
       return;
     }
-    do_wait();
+    if (n == server_.read_buffer_.size()) {
+      read_now();  // more may be waiting; let other connections' handlers run first
+    } else {
+      do_wait();  // the socket is drained, so new data will wake the wait
+    }
+  }
+
+  void read_now() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->on_readable({}); });
   }
 
   // Queues every whole frame in `input`; false on a protocol error (logged).
@@ -154,8 +171,10 @@ void IntakeServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   accept_retry_.cancel();
+  // Before the first registration nothing is read (nothing could be signed), so nothing is now.
+  const bool reading = queue_.is_open();
   for (const auto& connection : connections_) {
-    connection->read_remaining();
+    if (reading) connection->read_remaining();
     connection->close();
   }
   connections_.clear();

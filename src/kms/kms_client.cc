@@ -66,8 +66,9 @@ class ConnectionInquiryReplies final : public InquiryReplies {
   bool send(std::size_t total, std::size_t first_item, std::vector<InquiryItem> items) override {
     auto written = std::make_shared<std::promise<bool>>();
     auto result = written->get_future();
-    asio::post(io_, [this, written, total, first_item, items = std::move(items)]() mutable {
-      if (!sender_(total, first_item, items, [written] { written->set_value(true); })) {
+    // The handler may run after this object is gone (send() gave up): it owns what it uses.
+    asio::post(io_, [sender = sender_, written, total, first_item, items = std::move(items)]() mutable {
+      if (!sender(total, first_item, items, [written] { written->set_value(true); })) {
         written->set_value(false);
       }
     });

@@ -54,7 +54,7 @@ class WsConnection final : public WsTransport,
   }
 
   void close() override {
-    if (closed_) return;
+    if (closed_ || closing_) return;
     if (!open_) {
       fail("closed before the connection was open");
       return;
@@ -169,6 +169,7 @@ class WsConnection final : public WsTransport,
 
   void on_write(beast::error_code ec) {
     writing_ = false;
+    if (closed_) return;  // fail() already cleared the queue
     if (ec) return fail("write failed: " + ec.message());
     queued_total_ += queue_.front().size();
     queued_bytes_ -= queue_.front().size();

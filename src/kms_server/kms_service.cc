@@ -33,6 +33,7 @@ constexpr int kSidecarExists = 40001;
 constexpr int kBadBatchSignature = 40004;
 constexpr int kBadRowSignature = 40005;
 constexpr std::int64_t kMaxInquirySeconds = 30LL * 24 * 3600;
+constexpr std::int64_t kMaxInquiryItems = 1LL << 40;  // keeps sums of totals far from overflow
 
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
@@ -145,12 +146,7 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
     const State was = state_;
     state_ = State::closed;
     spdlog::info("sidecar {} disconnected: {}", describe(), reason);
-    if (was == State::challenged || was == State::registered) {
-      const std::string id = sidecar_id_;
-      service_->run_db<bool>("marking sidecar " + id + " terminated",
-                             [id](pqxx::connection& c) { set_status(c, id, "terminated"); return true; },
-                             [](bool) {}, [] {});
-    }
+    if (was == State::challenged || was == State::registered) mark_terminated(sidecar_id_);
     service_->sidecar_closed(shared_from_this());
     peer_.reset();
   }
@@ -177,6 +173,12 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
   State state() const { return state_; }
 
  private:
+  void mark_terminated(const std::string& id) {
+    service_->run_db<bool>("marking sidecar " + id + " terminated",
+                           [id](pqxx::connection& c) { set_status(c, id, "terminated"); return true; },
+                           [](bool) {}, [] {});
+  }
+
   std::string describe() const { return sidecar_id_.empty() ? remote_ : sidecar_id_ + " (" + remote_ + ")"; }
 
   void send(const ordered_json& message) {
@@ -206,7 +208,10 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
         "registering sidecar " + sealed.sidecar_id,
         [sealed, service](pqxx::connection& c) { return insert_sidecar(c, sealed.sidecar_id, service, sealed); },
         [self, id, keys, sidecar = sealed.sidecar_id, service](bool inserted) {
-          if (self->state_ == State::closed) return;
+          if (self->state_ == State::closed) {
+            if (inserted) self->mark_terminated(sidecar);  // it closed while the row was written
+            return;
+          }
           if (!inserted) {
             self->state_ = State::connected;
             spdlog::warn("sidecar {} tried to register an id that exists: {}", self->remote_, sidecar);
@@ -253,8 +258,11 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
     service_->run_db<bool>(
         "marking sidecar " + sidecar + " " + status,
         [sidecar, status](pqxx::connection& c) { set_status(c, sidecar, status); return true; },
-        [self, id, failure](bool) {
-          if (self->state_ == State::closed) return;
+        [self, id, failure, sidecar](bool) {
+          if (self->state_ == State::closed) {
+            if (failure == 0) self->mark_terminated(sidecar);  // it closed while the row was written
+            return;
+          }
           if (failure != 0) {
             ++self->service_->metrics_.challenges_failed;
             spdlog::warn("sidecar {} failed the challenge ({}); suspended", self->describe(), failure);
@@ -298,13 +306,16 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
 
   void on_inquiry_response(const json& params) {
     const std::string* inquiry = string_field(params, "inquiry");
-    if (inquiry == nullptr || !is_uuid(*inquiry) || !params["total"].is_number_integer() ||
-        !params["item"].is_number_integer()) {
-      spdlog::warn("sidecar {} sent an inquiry-response without inquiry, total and item; ignored", describe());
+    const auto total = params.find("total");
+    const auto item = params.find("item");
+    if (inquiry == nullptr || !is_uuid(*inquiry) || total == params.end() || item == params.end() ||
+        !total->is_number_integer() || !item->is_number_integer() || total->get<std::int64_t>() < 0 ||
+        total->get<std::int64_t>() > kMaxInquiryItems || item->get<std::int64_t>() < 0 ||
+        item->get<std::int64_t>() > total->get<std::int64_t>()) {
+      spdlog::warn("sidecar {} sent an inquiry-response without a valid inquiry, total and item; ignored", describe());
       return;
     }
-    InquiryResponseRow row{sidecar_id_, std::nullopt, {}, params["total"].get<std::int64_t>(),
-                           params["item"].get<std::int64_t>()};
+    InquiryResponseRow row{sidecar_id_, std::nullopt, {}, total->get<std::int64_t>(), item->get<std::int64_t>()};
     const std::string* batch_id = string_field(params, "id");
     const std::string* body = string_field(params, "body");
     if (batch_id != nullptr && body != nullptr && is_uuid(*batch_id)) {
@@ -429,8 +440,8 @@ void KmsService::inquiry_response(const std::string& sidecar_id, const std::stri
   auto& a = answer->second;
   a.total = total;
   if (has_batch) a.items.insert(item);
-  a.done = total == 0 || (static_cast<std::int64_t>(a.items.size()) >= total && *a.items.begin() == 1 &&
-                          *a.items.rbegin() == total);
+  a.done = total == 0 || (!a.items.empty() && static_cast<std::int64_t>(a.items.size()) >= total &&
+                          *a.items.begin() == 1 && *a.items.rbegin() == total);
   const auto& asked = it->second->asked;
   if (std::all_of(asked.begin(), asked.end(), [](const auto& entry) { return entry.second.done; })) {
     finish_inquiry(inquiry_id);

@@ -56,6 +56,7 @@ SidecarApp::SidecarApp(SidecarConfig config)
 SidecarApp::~SidecarApp() {
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
+  writer_.reset();  // before the intake it may still call back into (an abandoned commit finishing)
 }
 
 void SidecarApp::start() {
@@ -77,10 +78,19 @@ void SidecarApp::wait_for_signal() {
 
 bool SidecarApp::stop(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  asio::post(io_, [this] {
+  // Clients' frames can only be read and stored once the sidecar has keys: give a registration
+  // in progress half the time to complete.
+  if (!queue_.wait_open(std::chrono::steady_clock::now() + timeout / 2)) {
+    spdlog::error("stopping before the first registration with the KMS: what clients sent is left unread");
+  }
+  // The intake's last reads happen on the I/O thread; drain only once they are queued.
+  auto intake_stopped = std::make_shared<std::promise<void>>();
+  asio::post(io_, [this, intake_stopped] {
     intake_.stop();
     http_.stop();
+    intake_stopped->set_value();
   });
+  intake_stopped->get_future().wait_until(deadline);
   // Store what was read and close the last batch; let the KMS acknowledge what it can in the
   // time left, so the next start has little to re-send; then commit those acknowledgements.
   bool stored = writer_->drain(deadline);

@@ -223,7 +223,7 @@ TEST_F(SidecarStopTest, SigtermStoresBatchesAndDeliversEverythingSentBeforeItThe
   }
   for (auto& t : clients) t.join();
   EXPECT_EQ(sidecar->stop(SIGTERM), 0) << sidecar->output();
-  EXPECT_EQ(db_.count("SELECT count(*) FROM events"), 300);
+  EXPECT_EQ(db_.count("SELECT count(*) FROM events"), 300) << sidecar->output();
   EXPECT_EQ(db_.count("SELECT count(*) FROM batches WHERE acknowledged IS NULL"), 0) << sidecar->output();
   EXPECT_EQ(verify_everything_stored(), 300u);
 }

@@ -4,6 +4,7 @@
 // bodies and WebSocket messages are bounded.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <cstdint>
 #include <functional>
@@ -81,6 +82,7 @@ class HttpServer {
   boost::asio::io_context& io_;
   std::shared_ptr<HttpServerShared> shared_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_retry_;
 };
 
 }  // namespace fls

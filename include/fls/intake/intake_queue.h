@@ -27,6 +27,9 @@ class IntakeQueue {
   // Until open() the queue has no room, so no connection reads: before the sidecar has keys
   // to sign with, clients are held by TCP back-pressure and nothing is read that could be lost.
   void open();
+  bool is_open() const;
+  // Waits until open() was called; false if `deadline` passed first.
+  bool wait_open(std::chrono::steady_clock::time_point deadline) const;
 
   // Producer side. Never refuses: a frame that was read is never dropped. The caller checks
   // has_room() before reading more from its socket.
@@ -51,6 +54,7 @@ class IntakeQueue {
   const std::size_t max_bytes_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
+  mutable std::condition_variable open_cv_;
   std::deque<ReceivedMessage> messages_;
   std::size_t held_bytes_ = 0;  // queued plus taken but not yet released
   bool woken_ = false;
