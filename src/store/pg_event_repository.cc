@@ -41,13 +41,17 @@ void PgEventRepository::commit(const CommitGroup& group) {
                      "VALUES ($1, $2, $3, $4, " FLS_SQL_FROM_MILLIS("$5") ") ON CONFLICT DO NOTHING",
                      s.sidecar_id, s.service_name, s.version, s.batch_public_key_hex, s.created_ms);
     }
-    for (const auto& b : group.new_batches) {
-      const bool open = b.data.empty();
-      const std::string created = std::to_string(b.created_ms);
-      tx.exec_params("INSERT INTO batches (batch_id, sidecar_id, data, signature, created) "
-                     "VALUES ($1, $2, $3, $4, " FLS_SQL_FROM_MILLIS("$5") ") ON CONFLICT DO NOTHING",
-                     b.batch_id, b.sidecar_id, open ? nullptr : b.data.c_str(),
-                     open ? nullptr : b.signature.c_str(), open ? nullptr : created.c_str());
+    if (!group.new_batches.empty()) {
+      // COPY, like the events: one round trip for every batch the group opens or closes.
+      pqxx::stream_to copy(tx, "batches",
+                           std::vector<std::string>{"batch_id", "sidecar_id", "data", "signature", "created"});
+      for (const auto& b : group.new_batches) {
+        const bool open = b.data.empty();  // an open batch has no data, signature or time yet
+        const std::string created = open ? std::string() : format_iso_millis(b.created_ms);
+        copy << std::make_tuple(b.batch_id, b.sidecar_id, open ? nullptr : b.data.c_str(),
+                                open ? nullptr : b.signature.c_str(), open ? nullptr : created.c_str());
+      }
+      copy.complete();
     }
     if (!group.events.empty()) {
       pqxx::stream_to copy(tx, "events",
@@ -71,9 +75,12 @@ void PgEventRepository::commit(const CommitGroup& group) {
       tx.exec_params("UPDATE batches SET sidecar_id = $2, signature = $3 WHERE batch_id = $1",
                      b.batch_id, b.sidecar_id, b.signature);
     }
-    for (const auto& id : group.acknowledged) {
-      tx.exec_params("UPDATE batches SET acknowledged = now() WHERE batch_id = $1 AND acknowledged IS NULL",
-                     id);
+    if (!group.acknowledged.empty()) {
+      std::string ids = "{";  // uuids need no quoting in an array literal
+      for (std::size_t i = 0; i < group.acknowledged.size(); ++i) ids += (i ? "," : "") + group.acknowledged[i];
+      ids += "}";
+      tx.exec_params("UPDATE batches SET acknowledged = now() WHERE batch_id = ANY($1::uuid[]) AND acknowledged IS NULL",
+                     ids);
     }
     tx.commit();
     in_doubt_ = false;

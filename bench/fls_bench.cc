@@ -1,0 +1,1139 @@
+// fls-bench: measures the forensic logging sidecar end to end on one machine.
+//
+// For each run it creates fresh databases, starts fls-kms and the sidecar as child processes,
+// drives C client connections that each write M frames of S bytes as fast as they can, and
+// measures throughput (first byte sent -> last event committed), the delay until every batch
+// is acknowledged by the KMS, the sidecar's RSS and CPU time. Two baselines run against a fresh
+// database with the same schema: a raw COPY of the same rows (the ceiling) and one INSERT per
+// transaction (the naive design). It checks completeness (every event stored, every batch
+// closed and acknowledged, the KMS holding as many batches as the sidecar) and exits non-zero
+// when something is missing. It reports timings; it never asserts them.
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <future>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <pqxx/pqxx>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "bench_util.h"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using flsbench::Child;
+using flsbench::Clock;
+using flsbench::Failure;
+
+namespace {
+
+constexpr const char* kSourceDir = FLS_SOURCE_DIR;
+constexpr const char* kKmsBinary = FLS_KMS_BINARY;
+constexpr const char* kSidecarBinary = FLS_SIDECAR_BINARY;
+
+constexpr const char* kPrivatePgDir = "/tmp/fls-bench-pg";
+constexpr const char* kPrivatePgPort = "55440";
+
+constexpr auto kReadyTimeout = 30s;        // KMS /health and sidecar /ready
+constexpr auto kStallTimeout = 30s;        // no new committed event for this long: give up
+constexpr auto kAckTimeout = 60s;          // after the last event is committed, until all batches are acknowledged
+constexpr auto kStopGrace = 25s;           // SIGTERM -> SIGKILL
+constexpr auto kInsertBound = 120s;        // the INSERT baseline stops here (and reports what it did)
+constexpr auto kCopyBound = 600s;          // the COPY baseline fails beyond this
+constexpr long long kSweepBytesCap = 100'000'000;  // total payload bytes per sweep run
+constexpr long kInsertRows = 5000;
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double mib(long kib) { return kib < 0 ? NAN : static_cast<double>(kib) / 1024.0; }
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+struct Options {
+  std::string database_uri;
+  int connections = 4;
+  long messages = 20000;
+  long size = 256;
+  int batch_size = 64;
+  bool sweep = false;
+  bool quick = false;
+  long idle_connections = 0;
+  int poll_ms = 20;
+  bool poll_count = false;
+};
+
+void usage(std::ostream& out) {
+  out << "usage: fls-bench [options]\n"
+         "  --database-uri URI      admin URI of a PostgreSQL cluster where databases may be created and\n"
+         "                          dropped (default: FLS_TEST_DATABASE_URI if set, else a private cluster\n"
+         "                          started with scripts/pg.sh in /tmp/fls-bench-pg on port 55440)\n"
+         "  -c, --connections C     concurrent client connections (default 4)\n"
+         "  -m, --messages M        messages per connection (default 20000)\n"
+         "  -s, --size S            payload bytes per message (default 256)\n"
+         "  -b, --batch-size B      SIDE_BATCH_SIZE (default 64)\n"
+         "  --sweep                 C in {1,4,16,64} at S=256, then S in {64,4096,65536} at C=4;\n"
+         "                          M is reduced so that a run carries at most ~100 MB of payload\n"
+         "  --idle-connections N    extra run: N idle connections, report the sidecar's RSS\n"
+         "  --quick                 C=2, M=2000 (CI)\n"
+         "  --poll-ms MS            interval of the database polls (default 20)\n"
+         "  --poll-count            poll with SELECT count(*) FROM events itself (a sequential scan of the\n"
+         "                          whole table each time) instead of the per-registration highest\n"
+         "                          sequence (an index probe), which is confirmed by one count(*) at the end\n"
+         "  -h, --help\n"
+         "Timings are reported, never asserted; the exit status is non-zero only when a run is\n"
+         "incomplete (missing events, unacknowledged batches) or could not finish in time.\n";
+}
+
+long parse_number(const std::string& name, const std::string& text, long min, long max) {
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || value < min || value > max) {
+    throw std::invalid_argument(name + " must be a whole number from " + std::to_string(min) + " to " +
+                                std::to_string(max) + ", got '" + text + "'");
+  }
+  return value;
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "-h" || arg == "--help") {
+      usage(std::cout);
+      std::exit(0);
+    } else if (arg == "--database-uri") {
+      o.database_uri = value();
+    } else if (arg == "-c" || arg == "--connections") {
+      o.connections = static_cast<int>(parse_number(arg, value(), 1, 10000));
+    } else if (arg == "-m" || arg == "--messages") {
+      o.messages = parse_number(arg, value(), 1, 100'000'000);
+    } else if (arg == "-s" || arg == "--size") {
+      o.size = parse_number(arg, value(), 0, 64L << 20);
+    } else if (arg == "-b" || arg == "--batch-size") {
+      o.batch_size = static_cast<int>(parse_number(arg, value(), 1, 1'000'000));
+    } else if (arg == "--sweep") {
+      o.sweep = true;
+    } else if (arg == "--quick") {
+      o.quick = true;
+    } else if (arg == "--idle-connections") {
+      o.idle_connections = parse_number(arg, value(), 1, 100000);
+    } else if (arg == "--poll-count") {
+      o.poll_count = true;
+    } else if (arg == "--poll-ms") {
+      o.poll_ms = static_cast<int>(parse_number(arg, value(), 1, 10000));
+    } else {
+      throw std::invalid_argument("unknown option '" + arg + "'");
+    }
+  }
+  if (o.quick) {
+    o.connections = 2;
+    o.messages = 2000;
+  }
+  return o;
+}
+
+struct RunSpec {
+  int connections;
+  long messages;
+  long size;
+  int batch_size;
+  long long total() const { return static_cast<long long>(connections) * messages; }
+};
+
+std::vector<RunSpec> plan_runs(const Options& o) {
+  if (!o.sweep) return {{o.connections, o.messages, o.size, o.batch_size}};
+  auto scaled = [&](int c, long s) {
+    const long long by_bytes = kSweepBytesCap / (static_cast<long long>(c) * std::max<long>(s, 1));
+    return static_cast<long>(std::max<long long>(1, std::min<long long>(o.messages, by_bytes)));
+  };
+  std::vector<RunSpec> runs;
+  for (int c : {1, 4, 16, 64}) runs.push_back({c, scaled(c, 256), 256, o.batch_size});
+  for (long s : {64L, 4096L, 65536L}) runs.push_back({4, scaled(4, s), s, o.batch_size});
+  return runs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payloads and row fields
+
+// Printable ASCII text, distinct per (connection, message) as long as S >= 17: a header
+// "c0001-m000000042 " followed by a slice of the printable range (quotes and backslashes
+// included, as in JSON audit messages) that also shifts with the message number.
+class PayloadMaker {
+ public:
+  explicit PayloadMaker(std::size_t size) : size_(size) {
+    pattern_.resize(size + 95);
+    for (std::size_t i = 0; i < pattern_.size(); ++i) pattern_[i] = static_cast<char>(0x20 + i % 95);
+  }
+  void write(int connection, long message, char* out) const {
+    char header[48];
+    const int n = std::snprintf(header, sizeof header, "c%04d-m%09ld ", connection, message);
+    const std::size_t h = std::min(static_cast<std::size_t>(std::max(n, 0)), size_);
+    std::memcpy(out, header, h);
+    if (size_ > h) std::memcpy(out + h, pattern_.data() + static_cast<std::size_t>(message % 95) + h, size_ - h);
+  }
+
+ private:
+  std::size_t size_;
+  std::string pattern_;
+};
+
+const char kHex[] = "0123456789abcdef";
+
+void append_hex(std::string& out, const char* data, std::size_t n) {
+  const std::size_t at = out.size();
+  out.resize(at + 2 * n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto b = static_cast<unsigned char>(data[i]);
+    out[at + 2 * i] = kHex[b >> 4];
+    out[at + 2 * i + 1] = kHex[b & 15];
+  }
+}
+
+std::string hex64(std::uint64_t v, int digits) {
+  std::string s(static_cast<std::size_t>(digits), '0');
+  for (int i = digits - 1; i >= 0; --i, v >>= 4) s[static_cast<std::size_t>(i)] = kHex[v & 15];
+  return s;
+}
+
+std::string uuid4(std::mt19937_64& rng) {
+  std::uint64_t a = rng(), b = rng();
+  a = (a & ~0xF000ULL) | 0x4000ULL;
+  b = (b & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
+  const std::string h = hex64(a, 16) + hex64(b, 16);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+// "2024-05-01 12:00:00.123+00": the receipt time, millisecond precision, as the sidecar stores it.
+std::string now_timestamp() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03d+00", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Databases
+
+long long scalar(pqxx::transaction_base& tx, const std::string& sql) { return tx.exec(sql)[0][0].as<long long>(); }
+
+// A database created for one run and dropped (WITH (FORCE)) when it goes out of scope.
+class Database {
+ public:
+  Database(std::string admin_uri, std::string name) : admin_uri_(std::move(admin_uri)), name_(std::move(name)) {
+    pqxx::connection conn(admin_uri_);
+    pqxx::nontransaction tx(conn);
+    tx.exec("CREATE DATABASE " + tx.quote_name(name_));
+    uri_ = flsbench::with_database(admin_uri_, name_);
+  }
+  ~Database() {
+    try {
+      pqxx::connection conn(admin_uri_);
+      pqxx::nontransaction tx(conn);
+      tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
+    } catch (const std::exception& e) {
+      std::cerr << "fls-bench: could not drop database " << name_ << ": " << e.what() << "\n";
+    }
+  }
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+  const std::string& uri() const { return uri_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string admin_uri_, name_, uri_;
+};
+
+// The cluster the runs use: the given URI, or a private one started (and stopped) here.
+class Cluster {
+ public:
+  Cluster(const Options& o, const std::string& tmp_dir) {
+    if (!o.database_uri.empty()) {
+      admin_uri_ = o.database_uri;
+      origin_ = "--database-uri";
+      return;
+    }
+    if (const char* env = std::getenv("FLS_TEST_DATABASE_URI"); env != nullptr && *env != '\0') {
+      admin_uri_ = env;
+      origin_ = "FLS_TEST_DATABASE_URI";
+      return;
+    }
+    log_ = tmp_dir + "/pg.log";
+    std::cout << "starting a private PostgreSQL cluster: FLS_PG_DIR=" << kPrivatePgDir
+              << " FLS_PG_PORT=" << kPrivatePgPort << " bash " << pg_script() << " start" << std::endl;
+    started_ = true;  // stop it even when start failed half-way
+    try {
+      const int rc = flsbench::run_command({"bash", pg_script(), "start"}, env(), log_, 180s);
+      if (rc != 0) {
+        throw Failure("scripts/pg.sh start failed (exit " + std::to_string(rc) + "):\n" +
+                      flsbench::tail_lines(flsbench::read_file(log_), 20));
+      }
+      std::string out;
+      if (flsbench::run_command({"bash", pg_script(), "uri", "postgres"}, env(), log_, 30s, &out) != 0) {
+        throw Failure("scripts/pg.sh uri failed:\n" + flsbench::tail_lines(flsbench::read_file(log_), 20));
+      }
+      while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) out.pop_back();
+      admin_uri_ = out;
+    } catch (...) {
+      stop();  // a throwing constructor gets no destructor call
+      throw;
+    }
+    origin_ = std::string("private cluster in ") + kPrivatePgDir;
+  }
+  ~Cluster() { stop(); }
+  void stop() {
+    if (!started_) return;
+    started_ = false;
+    try {
+      const int rc = flsbench::run_command({"bash", pg_script(), "stop"}, env(), log_, 120s);
+      if (rc != 0) std::cerr << "fls-bench: scripts/pg.sh stop failed (exit " << rc << "), see " << log_ << "\n";
+    } catch (const std::exception& e) {
+      std::cerr << "fls-bench: scripts/pg.sh stop: " << e.what() << "\n";
+    }
+  }
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+  const std::string& admin_uri() const { return admin_uri_; }
+  const std::string& origin() const { return origin_; }
+
+ private:
+  static std::string pg_script() { return std::string(kSourceDir) + "/scripts/pg.sh"; }
+  static std::map<std::string, std::string> env() {
+    return {{"FLS_PG_DIR", kPrivatePgDir}, {"FLS_PG_PORT", kPrivatePgPort}};
+  }
+  std::string admin_uri_, origin_, log_;
+  bool started_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The system under test
+
+void wait_http_ok(Child& child, std::uint16_t port, const std::string& path, std::chrono::seconds bound) {
+  const auto start = Clock::now();
+  int last = -1;
+  while (true) {
+    flsbench::check_interrupted();
+    if (!child.alive()) {
+      throw Failure(child.name() + " exited (status " + std::to_string(child.exit_status()) +
+                    ") before GET " + path + " answered 200; last lines of " + child.log_path() + ":\n" +
+                    child.log_tail());
+    }
+    last = flsbench::http_get(port, path, nullptr, 1s);
+    if (last == 200) return;
+    if (Clock::now() - start > bound) {
+      throw Failure(child.name() + ": GET http://127.0.0.1:" + std::to_string(port) + path + " did not answer 200 within " +
+                    std::to_string(bound.count()) + " s (last answer: " + (last < 0 ? "none" : std::to_string(last)) +
+                    "); last lines of " + child.log_path() + ":\n" + child.log_tail());
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+// fls-kms and the sidecar, started in that order and stopped in reverse.
+struct Services {
+  std::uint16_t kms_port = 0, intake_port = 0, health_port = 0;
+  std::optional<Child> kms, sidecar;
+  int kms_exit = -1, sidecar_exit = -1;
+  bool sidecar_killed = false, kms_killed = false;
+
+  Services(const std::string& sidecar_uri, const std::string& kms_uri, int batch_size, long max_message,
+           long max_connections, const std::string& log_prefix) {
+    kms_port = flsbench::free_port();
+    kms.emplace("fls-kms", kKmsBinary,
+                std::map<std::string, std::string>{{"KMS_DATABASE_URI", kms_uri},
+                                                   {"KMS_DEV_MODE", "true"},
+                                                   {"KMS_PORT", std::to_string(kms_port)},
+                                                   {"KMS_BIND_ADDRESS", "127.0.0.1"},
+                                                   {"KMS_LOG_LEVEL", "warn"}},
+                log_prefix + "kms.log");
+    wait_http_ok(*kms, kms_port, "/health", kReadyTimeout);
+
+    intake_port = flsbench::free_port();
+    do {
+      health_port = flsbench::free_port();
+    } while (health_port == intake_port);
+    std::map<std::string, std::string> env{{"SIDE_DATABASE_URI", sidecar_uri},
+                                           {"SIDE_KMS__URL", "ws://127.0.0.1:" + std::to_string(kms_port) + "/sidecar"},
+                                           {"SIDE_PORT", std::to_string(intake_port)},
+                                           {"SIDE_HEALTH_PORT", std::to_string(health_port)},
+                                           {"SIDE_BIND_ADDRESS", "127.0.0.1"},
+                                           {"SIDE_BATCH_SIZE", std::to_string(batch_size)},
+                                           {"SIDE_BATCH_TIME_INTERVAL", "1000"},
+                                           {"SIDE_LOG_LEVEL", "warn"}};
+    // Only raised when a run needs more than the defaults (1 MiB frames, 1024 connections).
+    if (max_message > 1048576) env["SIDE_MAX_MESSAGE_SIZE"] = std::to_string(max_message);
+    if (max_connections > 1000) env["SIDE_MAX_CONNECTIONS"] = std::to_string(max_connections + 16);
+    sidecar.emplace("forensic-logging-sidecar", kSidecarBinary, env, log_prefix + "sidecar.log");
+    wait_http_ok(*sidecar, health_port, "/ready", kReadyTimeout);
+  }
+
+  void stop() {
+    if (sidecar) sidecar_exit = sidecar->stop(kStopGrace, &sidecar_killed);
+    if (kms) kms_exit = kms->stop(kStopGrace, &kms_killed);
+  }
+  ~Services() {
+    sidecar.reset();  // the sidecar first: it delivers its last batch to the KMS on SIGTERM
+    kms.reset();
+  }
+};
+
+// Samples a process's VmRSS every 50 ms and keeps the largest value.
+class RssSampler {
+ public:
+  explicit RssSampler(pid_t pid) : pid_(pid), thread_([this] { run(); }) {}
+  ~RssSampler() { stop(); }
+  long stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return peak_;
+  }
+
+ private:
+  void run() {
+    while (!stop_) {
+      peak_ = std::max(peak_.load(), flsbench::read_status_kib(pid_, "VmRSS"));
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  pid_t pid_;
+  std::atomic<bool> stop_{false};
+  std::atomic<long> peak_{-1};
+  std::thread thread_;
+};
+
+int connect_loopback(std::uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    const std::string error = std::strerror(errno);
+    close(fd);
+    throw Failure("cannot connect to the sidecar on 127.0.0.1:" + std::to_string(port) + ": " + error);
+  }
+  return fd;
+}
+
+// C client connections on blocking sockets, one thread each. All connect first; start()
+// releases them together. The destructor aborts and joins whatever still runs.
+class LoadWriters {
+ public:
+  LoadWriters(const RunSpec& spec, std::uint16_t port) : spec_(spec), go_future_(go_.get_future().share()) {
+    slots_.resize(static_cast<std::size_t>(spec.connections));
+    try {
+      for (auto& slot : slots_) {
+        slot.fd = connect_loopback(port);
+        // A sidecar that stops reading for this long is stuck, not busy.
+        timeval tv{30, 0};
+        setsockopt(slot.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      }
+    } catch (...) {
+      for (auto& slot : slots_)
+        if (slot.fd >= 0) close(slot.fd);
+      throw;
+    }
+    for (int c = 0; c < spec.connections; ++c) threads_.emplace_back([this, c] { run(c); });
+  }
+  ~LoadWriters() {
+    abort_ = true;
+    release();
+    for (auto& slot : slots_) shutdown(slot.fd, SHUT_RDWR);
+    join();
+    for (auto& slot : slots_) close(slot.fd);
+  }
+  LoadWriters(const LoadWriters&) = delete;
+  LoadWriters& operator=(const LoadWriters&) = delete;
+
+  void start() { release(); }
+  void join() {
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  int finished() const { return finished_; }
+  std::string error() const {
+    std::lock_guard lock(mutex_);
+    return error_;
+  }
+  // When the last writer's last send() returned (call after join()).
+  Clock::time_point last_done() const {
+    Clock::time_point last{};
+    for (const auto& slot : slots_) last = std::max(last, slot.done);
+    return last;
+  }
+
+ private:
+  struct Slot {
+    int fd = -1;
+    Clock::time_point done{};
+  };
+
+  void release() {
+    if (!released_.exchange(true)) go_.set_value();
+  }
+
+  bool send_all(int fd, const char* data, std::size_t n) {
+    while (n > 0) {
+      const ssize_t sent = send(fd, data, n, MSG_NOSIGNAL);
+      if (sent < 0) {
+        if (errno == EINTR && !abort_) continue;
+        if (!abort_) {
+          std::lock_guard lock(mutex_);
+          if (error_.empty()) {
+            error_ = std::string("send failed: ") +
+                     (errno == EAGAIN || errno == EWOULDBLOCK ? "the sidecar read nothing for 30 s" : std::strerror(errno));
+          }
+        }
+        return false;
+      }
+      data += sent;
+      n -= static_cast<std::size_t>(sent);
+    }
+    return true;
+  }
+
+  void run(int c) {
+    go_future_.wait();
+    if (abort_) return;
+    Slot& slot = slots_[static_cast<std::size_t>(c)];
+    const std::size_t frame = 4 + static_cast<std::size_t>(spec_.size);
+    const std::size_t capacity = std::max<std::size_t>(256 * 1024, frame);
+    std::vector<char> buffer(capacity);
+    std::size_t used = 0;
+    const PayloadMaker maker(static_cast<std::size_t>(spec_.size));
+    const auto n = static_cast<std::uint32_t>(spec_.size);
+    for (long m = 0; m < spec_.messages; ++m) {
+      if (used + frame > capacity) {
+        if (!send_all(slot.fd, buffer.data(), used)) return;
+        used = 0;
+      }
+      char* p = buffer.data() + used;
+      p[0] = static_cast<char>(n >> 24);
+      p[1] = static_cast<char>(n >> 16);
+      p[2] = static_cast<char>(n >> 8);
+      p[3] = static_cast<char>(n);
+      maker.write(c, m, p + 4);
+      used += frame;
+    }
+    if (!send_all(slot.fd, buffer.data(), used)) return;
+    slot.done = Clock::now();
+    shutdown(slot.fd, SHUT_WR);
+    ++finished_;
+  }
+
+  RunSpec spec_;
+  std::vector<Slot> slots_;
+  std::vector<std::thread> threads_;
+  std::promise<void> go_;
+  std::shared_future<void> go_future_;
+  std::atomic<bool> released_{false};
+  std::atomic<bool> abort_{false};
+  std::atomic<int> finished_{0};
+  mutable std::mutex mutex_;
+  std::string error_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// One run
+
+struct RunResult {
+  RunSpec spec{};
+  bool complete = false;
+  bool fatal = false;  // a deadline passed or a process died: later runs are skipped
+  std::string note;
+  double msgs_per_s = NAN, mb_per_s = NAN;
+  double send_s = NAN, commit_s = NAN, ack_after_sent_s = NAN, ack_after_commit_s = NAN;
+  double peak_rss_mib = NAN, idle_rss_mib = NAN, hwm_mib = NAN, cpu_s = NAN, cpu_per_100k = NAN;
+  double wal_mb = NAN, events_mb = NAN, batches_mb = NAN, copy_wal_mb = NAN, copy_events_mb = NAN;
+  double commits = NAN, commit_sum_s = NAN;  // from the sidecar's fls_sidecar_store_commit_seconds
+  double kms_cpu_s = NAN, machine_busy_pct = NAN, load_before = NAN;
+  double copy_rows_s = NAN, insert_rows_s = NAN;
+  long insert_rows = 0;
+  long long events = -1, batches = -1, kms_batches = -1;
+  int sidecar_exit = -1, kms_exit = -1;
+  std::string logs;
+};
+
+std::vector<fs::path> migration_files() {
+  std::vector<fs::path> files;
+  const fs::path dir = fs::path(kSourceDir) / "migrations" / "sidecar";
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".sql") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) throw std::runtime_error("no migrations in " + dir.string());
+  return files;
+}
+
+// The two baselines, against a fresh database with the sidecar's schema.
+void run_baselines(const std::string& uri, const RunSpec& spec, RunResult& r) {
+  pqxx::connection conn(uri);
+  std::mt19937_64 rng(std::random_device{}());
+  const std::string sidecar_id = uuid4(rng), batch_id = uuid4(rng);
+  {
+    pqxx::work tx(conn);
+    for (const auto& file : migration_files()) tx.exec(flsbench::read_file(file.string()));
+    tx.exec("INSERT INTO sidecars (sidecar_id, service_name, version, batch_public_key, created) VALUES (" +
+            tx.quote(sidecar_id) + ", 'fls-bench', 'bench', repeat('0', 64), now())");
+    tx.exec("INSERT INTO batches (batch_id, sidecar_id) VALUES (" + tx.quote(batch_id) + ", " + tx.quote(sidecar_id) + ")");
+    tx.commit();
+  }
+  const long long total = spec.total();
+  const PayloadMaker maker(static_cast<std::size_t>(spec.size));
+  std::string payload(static_cast<std::size_t>(spec.size), '\0');
+  auto message_hex = [&](long long row) {
+    maker.write(static_cast<int>(row / spec.messages), static_cast<long>(row % spec.messages), payload.data());
+    std::string hex = "\\x";
+    append_hex(hex, payload.data(), payload.size());
+    return hex;
+  };
+  auto signature = [&] { return hex64(rng(), 16) + hex64(rng(), 16); };
+
+  // (1) COPY: a few large transactions of at most ~64 MB of COPY text each.
+  const long long rows_per_tx =
+      std::max<long long>(1, std::min<long long>(total, (64LL << 20) / (2 * spec.size + 160)));
+  const std::vector<std::string> columns{"event_id", "sidecar_id", "batch_id", "sequence",
+                                         "message",  "signature",  "created"};
+  std::string wal_before;
+  {
+    pqxx::nontransaction tx(conn);
+    wal_before = tx.exec("SELECT pg_current_wal_lsn()::text")[0][0].c_str();
+  }
+  const auto copy_start = Clock::now();
+  std::string created = now_timestamp();
+  for (long long first = 0; first < total; first += rows_per_tx) {
+    pqxx::work tx(conn);
+    pqxx::stream_to stream(tx, "events", columns);
+    const long long end = std::min(total, first + rows_per_tx);
+    for (long long row = first; row < end; ++row) {
+      if (row % 1024 == 0) {
+        created = now_timestamp();
+        flsbench::check_interrupted();
+        if (Clock::now() - copy_start > kCopyBound) throw Failure("COPY baseline did not finish within 600 s");
+      }
+      stream << std::make_tuple(uuid4(rng), sidecar_id, batch_id, row + 1, message_hex(row), signature(), created);
+    }
+    stream.complete();
+    tx.commit();
+  }
+  const double copy_s = seconds(Clock::now() - copy_start);
+  r.copy_rows_s = static_cast<double>(total) / copy_s;
+  {
+    pqxx::work tx(conn);
+    const long long copied = scalar(tx, "SELECT count(*) FROM events");
+    r.copy_wal_mb =
+        static_cast<double>(scalar(tx, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), " + tx.quote(wal_before) + ")::bigint")) / 1e6;
+    r.copy_events_mb = static_cast<double>(scalar(tx, "SELECT pg_total_relation_size('events')")) / 1e6;
+    if (copied != total) r.note += "COPY baseline stored " + std::to_string(copied) + " rows, not " + std::to_string(total) + "; ";
+    tx.exec("TRUNCATE events");
+    tx.commit();
+  }
+
+  // (2) One INSERT per transaction, prepared.
+  conn.prepare("bench_insert",
+               "INSERT INTO events (event_id, sidecar_id, batch_id, sequence, message, signature, created) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7)");
+  const long rows = static_cast<long>(std::min<long long>(total, kInsertRows));
+  const auto insert_start = Clock::now();
+  long done = 0;
+  for (; done < rows; ++done) {
+    if (done % 256 == 0) {
+      flsbench::check_interrupted();
+      if (Clock::now() - insert_start > kInsertBound) {
+        r.note += "INSERT baseline stopped at the 120 s bound after " + std::to_string(done) + " rows; ";
+        break;
+      }
+    }
+    pqxx::work tx(conn);
+    tx.exec_prepared("bench_insert", uuid4(rng), sidecar_id, batch_id, static_cast<long long>(done + 1),
+                     message_hex(done), signature(), now_timestamp());
+    tx.commit();
+  }
+  r.insert_rows = done;
+  r.insert_rows_s = static_cast<double>(done) / seconds(Clock::now() - insert_start);
+}
+
+double metric(const std::string& text, const std::string& name);
+
+// How many events are committed, cheaply: the sidecar numbers its events 1, 2, 3 ... without
+// gaps per registration, and its single writer commits them in that order, so the sum over
+// registrations of the highest committed sequence is the count. Each term is one probe of the
+// (sidecar_id, sequence) index, where count(*) reads the whole table: polled every 20 ms on a
+// table of 100 MB, count(*) would take a CPU core from the system it measures. The result is
+// always confirmed with count(*) before it is believed.
+constexpr const char* kCommittedSql =
+    "SELECT coalesce(sum((SELECT max(e.sequence) FROM events e WHERE e.sidecar_id = s.sidecar_id)), 0) "
+    "FROM sidecars s";
+constexpr const char* kCountSql = "SELECT count(*) FROM events";
+
+RunResult run_one(const RunSpec& spec, int index, const std::string& admin_uri, const std::string& tmp_dir,
+                  const Options& options) {
+  const int poll_ms = options.poll_ms;
+  RunResult r;
+  r.spec = spec;
+  const long long total = spec.total();
+  const std::string prefix = "fls_bench_" + std::to_string(getpid()) + "_" + std::to_string(index);
+  const std::string log_prefix = tmp_dir + "/run" + std::to_string(index) + "-";
+  r.logs = log_prefix + "{kms,sidecar}.log";
+  const auto poll_interval = std::chrono::milliseconds(poll_ms);
+  try {
+    Database sidecar_db(admin_uri, prefix + "_sidecar");
+    Database kms_db(admin_uri, prefix + "_kms");
+    Database base_db(admin_uri, prefix + "_base");
+    {
+      Services services(sidecar_db.uri(), kms_db.uri(), spec.batch_size, spec.size, spec.connections, log_prefix);
+      Child& sidecar = *services.sidecar;
+      const pid_t pid = sidecar.pid();
+      std::this_thread::sleep_for(300ms);  // let start-up work settle before reading "idle"
+      const long idle_kib = flsbench::read_status_kib(pid, "VmRSS");
+      const long long cpu_before = flsbench::read_cpu_ticks(pid);
+      const long long kms_cpu_before = flsbench::read_cpu_ticks(services.kms->pid());
+      r.load_before = flsbench::load_average();
+      r.idle_rss_mib = mib(idle_kib);
+
+      pqxx::connection poll_conn(sidecar_db.uri());
+      pqxx::nontransaction poll(poll_conn);
+      RssSampler sampler(pid);
+      LoadWriters writers(spec, services.intake_port);
+
+      const long long total_bytes = total * spec.size;
+      const auto load_bound = std::chrono::seconds(120 + total_bytes / 1'000'000);
+      // WAL position of the whole cluster (the KMS's writes included).
+      const std::string wal_before = poll.exec("SELECT pg_current_wal_lsn()::text")[0][0].c_str();
+      const auto machine_before = flsbench::read_machine_ticks();
+      const auto t0 = Clock::now();  // first byte: the writers are connected and released now
+      writers.start();
+
+      // Phase 1: until every event is committed.
+      std::string count_sql = options.poll_count ? kCountSql : kCommittedSql;
+      long long count = 0, last_count = -1;
+      auto last_progress = t0;
+      auto next = t0;
+      Clock::time_point t_commit;
+      while (true) {
+        flsbench::check_interrupted();
+        count = scalar(poll, count_sql);
+        const auto now = Clock::now();
+        if (count >= total && count_sql != kCountSql) {
+          // Believe the cheap reading only when count(*) agrees; otherwise poll count(*) itself.
+          const long long counted = scalar(poll, kCountSql);
+          if (counted != total) {
+            r.note += "highest sequences said " + std::to_string(count) + " events, count(*) " +
+                      std::to_string(counted) + ": polled count(*) from then on; ";
+            count_sql = kCountSql;
+            count = counted;
+          }
+        }
+        if (count >= total) {
+          t_commit = now;
+          const auto machine_after = flsbench::read_machine_ticks();
+          if (machine_after.total > machine_before.total) {
+            r.machine_busy_pct = 100.0 * static_cast<double>(machine_after.busy - machine_before.busy) /
+                                 static_cast<double>(machine_after.total - machine_before.total);
+          }
+          break;
+        }
+        if (count != last_count) {
+          last_count = count;
+          last_progress = now;
+        }
+        const std::string reached = "events " + std::to_string(count) + "/" + std::to_string(total) + ", writers done " +
+                                    std::to_string(writers.finished()) + "/" + std::to_string(spec.connections);
+        if (!sidecar.alive()) {
+          throw Failure("the sidecar exited (status " + std::to_string(sidecar.exit_status()) + ") at " + reached +
+                        "; last lines of " + sidecar.log_path() + ":\n" + sidecar.log_tail());
+        }
+        if (const std::string error = writers.error(); !error.empty()) {
+          // A sidecar that died resets the connections before it can be reaped: give it a moment.
+          std::this_thread::sleep_for(300ms);
+          if (!sidecar.alive()) {
+            throw Failure("the sidecar exited (status " + std::to_string(sidecar.exit_status()) + ") at " + reached +
+                          "; last lines of " + sidecar.log_path() + ":\n" + sidecar.log_tail());
+          }
+          throw Failure("client " + error + " at " + reached);
+        }
+        if (now - last_progress > kStallTimeout) throw Failure("no event committed for 30 s at " + reached);
+        if (now - t0 > load_bound) {
+          throw Failure("not all events committed within " + std::to_string(load_bound.count()) + " s: " + reached);
+        }
+        next = std::max(next + poll_interval, Clock::now());  // a slow query delays, never bunches, the polls
+        std::this_thread::sleep_until(next);
+      }
+      writers.join();
+      const auto t_sent = writers.last_done();
+
+      // Phase 2: until every batch is closed and acknowledged.
+      const std::string ack_sql = "SELECT (" + count_sql +
+                                  "), (SELECT count(*) FROM batches WHERE data IS NULL OR acknowledged IS NULL)";
+      Clock::time_point t_ack;
+      next = Clock::now();
+      while (true) {
+        flsbench::check_interrupted();
+        const auto row = poll.exec(ack_sql)[0];
+        const long long events = row[0].as<long long>(), open = row[1].as<long long>();
+        const auto now = Clock::now();
+        if (events == total && open == 0) {
+          t_ack = now;
+          break;
+        }
+        if (!sidecar.alive()) {
+          throw Failure("the sidecar exited (status " + std::to_string(sidecar.exit_status()) +
+                        ") while batches were open or unacknowledged");
+        }
+        if (now - t_commit > kAckTimeout) {
+          throw Failure("60 s after the last event was committed: events " + std::to_string(events) + "/" +
+                        std::to_string(total) + ", batches open or unacknowledged " + std::to_string(open));
+        }
+        next = std::max(next + poll_interval, Clock::now());  // a slow query delays, never bunches, the polls
+        std::this_thread::sleep_until(next);
+      }
+      const long long cpu_after = flsbench::read_cpu_ticks(pid);
+      r.wal_mb = static_cast<double>(scalar(poll, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), " + poll.quote(wal_before) +
+                                                     ")::bigint")) / 1e6;
+      const long long kms_cpu_after = flsbench::read_cpu_ticks(services.kms->pid());
+      if (kms_cpu_before >= 0 && kms_cpu_after >= 0) {
+        r.kms_cpu_s = static_cast<double>(kms_cpu_after - kms_cpu_before) / static_cast<double>(sysconf(_SC_CLK_TCK));
+      }
+      const long peak_kib = sampler.stop();
+      if (std::string text; flsbench::http_get(services.health_port, "/metrics", &text, 2s) == 200) {
+        r.commits = metric(text, "fls_sidecar_store_commit_seconds_count");
+        r.commit_sum_s = metric(text, "fls_sidecar_store_commit_seconds_sum");
+      }
+      r.hwm_mib = mib(flsbench::read_status_kib(pid, "VmHWM"));
+
+      r.send_s = seconds(t_sent - t0);
+      r.commit_s = seconds(t_commit - t0);
+      r.msgs_per_s = static_cast<double>(total) / r.commit_s;
+      r.mb_per_s = r.msgs_per_s * static_cast<double>(spec.size) / 1e6;
+      r.ack_after_sent_s = seconds(t_ack - t_sent);
+      r.ack_after_commit_s = seconds(t_ack - t_commit);
+      r.peak_rss_mib = mib(std::max(peak_kib, idle_kib));
+      if (cpu_before >= 0 && cpu_after >= 0) {
+        r.cpu_s = static_cast<double>(cpu_after - cpu_before) / static_cast<double>(sysconf(_SC_CLK_TCK));
+        r.cpu_per_100k = r.cpu_s * 100000.0 / static_cast<double>(total);
+      }
+
+      // Completeness: what CI asserts.
+      r.events = scalar(poll, kCountSql);
+      r.batches = scalar(poll, "SELECT count(*) FROM batches");
+      r.events_mb = static_cast<double>(scalar(poll, "SELECT pg_total_relation_size('events')")) / 1e6;
+      r.batches_mb = static_cast<double>(scalar(poll, "SELECT pg_total_relation_size('batches')")) / 1e6;
+      const long long open = scalar(poll, "SELECT count(*) FROM batches WHERE data IS NULL OR acknowledged IS NULL");
+      {
+        pqxx::connection kms_conn(kms_db.uri());
+        pqxx::nontransaction kms_tx(kms_conn);
+        r.kms_batches = scalar(kms_tx, "SELECT count(*) FROM kms_batches");
+      }
+      std::string missing;
+      if (r.events != total) missing += "events " + std::to_string(r.events) + "/" + std::to_string(total) + "; ";
+      if (open != 0) missing += std::to_string(open) + " batches open or unacknowledged; ";
+      if (r.kms_batches != r.batches) {
+        missing += "kms_batches " + std::to_string(r.kms_batches) + " != batches " + std::to_string(r.batches) + "; ";
+      }
+      r.complete = missing.empty();
+      r.note += missing;
+
+      services.stop();
+      r.sidecar_exit = services.sidecar_exit;
+      r.kms_exit = services.kms_exit;
+      if (services.sidecar_killed) r.note += "sidecar needed SIGKILL after 25 s; ";
+      if (services.kms_killed) r.note += "fls-kms needed SIGKILL after 25 s; ";
+    }
+    // The baselines run with the sidecar and the KMS stopped, so nothing else competes.
+    run_baselines(base_db.uri(), spec, r);
+  } catch (const Failure& e) {
+    r.complete = false;
+    r.fatal = true;
+    r.note += e.what();
+  } catch (const std::exception& e) {
+    r.complete = false;
+    r.fatal = true;
+    r.note += std::string("error: ") + e.what();
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The idle-connections run
+
+struct IdleResult {
+  long connections = 0;
+  double accepted = NAN;
+  double idle_rss_mib = NAN, loaded_rss_mib = NAN, kib_per_connection = NAN;
+  bool complete = false;
+  std::string note;
+};
+
+double metric(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, name.size() + 1, name + " ") == 0) return std::atof(line.c_str() + name.size() + 1);
+  }
+  return NAN;
+}
+
+IdleResult run_idle(long n, int batch_size, const std::string& admin_uri, const std::string& tmp_dir) {
+  IdleResult r;
+  r.connections = n;
+  std::vector<int> fds;
+  try {
+    const std::string prefix = "fls_bench_" + std::to_string(getpid()) + "_idle";
+    Database sidecar_db(admin_uri, prefix + "_sidecar");
+    Database kms_db(admin_uri, prefix + "_kms");
+    Services services(sidecar_db.uri(), kms_db.uri(), batch_size, 0, n, tmp_dir + "/idle-");
+    const pid_t pid = services.sidecar->pid();
+    std::this_thread::sleep_for(300ms);
+    const long idle_kib = flsbench::read_status_kib(pid, "VmRSS");
+    r.idle_rss_mib = mib(idle_kib);
+    struct Closer {
+      std::vector<int>& fds;
+      ~Closer() {
+        for (int fd : fds) close(fd);
+      }
+    } closer{fds};
+    for (long i = 0; i < n; ++i) {
+      flsbench::check_interrupted();
+      fds.push_back(connect_loopback(services.intake_port));
+    }
+    const auto start = Clock::now();
+    std::string body;
+    while (true) {
+      flsbench::check_interrupted();
+      body.clear();
+      if (flsbench::http_get(services.health_port, "/metrics", &body, 2s) == 200) {
+        r.accepted = metric(body, "fls_sidecar_client_connections");
+        if (r.accepted >= static_cast<double>(n)) break;
+      }
+      if (Clock::now() - start > 15s) {
+        r.note = "after 15 s the sidecar reports " +
+                 (std::isnan(r.accepted) ? std::string("no fls_sidecar_client_connections metric")
+                                         : std::to_string(static_cast<long>(r.accepted)) + " connections");
+        break;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    std::this_thread::sleep_for(500ms);
+    long loaded_kib = -1;
+    for (int i = 0; i < 5; ++i) {
+      loaded_kib = std::max(loaded_kib, flsbench::read_status_kib(pid, "VmRSS"));
+      std::this_thread::sleep_for(50ms);
+    }
+    r.loaded_rss_mib = mib(loaded_kib);
+    r.kib_per_connection = static_cast<double>(loaded_kib - idle_kib) / static_cast<double>(n);
+    r.complete = r.accepted == static_cast<double>(n);
+    services.stop();
+  } catch (const std::exception& e) {
+    r.complete = false;
+    r.note += e.what();
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+std::string fixed(double v, int decimals) {
+  if (std::isnan(v)) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& row : rows)
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      if (i > 0) out += "  ";
+      out += std::string(width[i] - cells[i].size(), ' ') + cells[i];
+    }
+    std::cout << out << "\n";
+  };
+  line(header);
+  std::vector<std::string> rule;
+  for (auto w : width) rule.push_back(std::string(w, '-'));
+  line(rule);
+  for (const auto& row : rows) line(row);
+}
+
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  flsbench::install_signal_handlers();
+  Options options;
+  try {
+    options = parse_options(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "fls-bench: " << e.what() << "\n";
+    usage(std::cerr);
+    return 2;
+  }
+  raise_fd_limit();
+
+  std::string command;
+  // As typed, except that a database password is shown as ***.
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    command += (i ? " " : "") + flsbench::shell_quote(arg.find("://") != std::string::npos ? flsbench::redact_uri(arg) : arg);
+  }
+  const auto machine = flsbench::describe_machine();
+  std::cout << "fls-bench\n"
+            << "command:  " << command << "\n"
+            << "machine:  " << machine.cpus << " CPUs (nproc), " << machine.model << ", " << fixed(machine.memory_gib, 1)
+            << " GiB RAM, " << machine.kernel << ", load average " << fixed(flsbench::load_average(), 2)
+            << " at start\n"
+            << "binaries: " << kSidecarBinary << ", " << kKmsBinary << "\n";
+
+  char tmp_template[] = "/tmp/fls-bench-XXXXXX";
+  if (mkdtemp(tmp_template) == nullptr) {
+    std::cerr << "fls-bench: mkdtemp failed: " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  const std::string tmp_dir = tmp_template;
+  std::cout << "logs:     " << tmp_dir << "\n"
+            << "polls:    every " << options.poll_ms << " ms, "
+            << (options.poll_count ? "SELECT count(*) FROM events"
+                                   : "sum of the highest committed sequence per registration (index probes), "
+                                     "confirmed by count(*)")
+            << std::endl;
+
+  const auto runs = plan_runs(options);
+  std::vector<RunResult> results;
+  std::optional<IdleResult> idle;
+  std::string setup_error;
+  try {
+    Cluster cluster(options, tmp_dir);
+    {
+      pqxx::connection conn(cluster.admin_uri());
+      pqxx::nontransaction tx(conn);
+      std::cout << "database: " << flsbench::redact_uri(cluster.admin_uri()) << " (" << cluster.origin()
+                << "), PostgreSQL " << tx.exec("SHOW server_version")[0][0].c_str() << ", synchronous_commit "
+                << tx.exec("SHOW synchronous_commit")[0][0].c_str() << ", fsync " << tx.exec("SHOW fsync")[0][0].c_str()
+                << std::endl;
+    }
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      const auto& spec = runs[i];
+      std::cout << "\nrun " << i + 1 << "/" << runs.size() << ": C=" << spec.connections << " M=" << spec.messages
+                << " S=" << spec.size << " batch=" << spec.batch_size << " (" << spec.total() << " messages, "
+                << fixed(static_cast<double>(spec.total() * spec.size) / 1e6, 1) << " MB)" << std::endl;
+      results.push_back(run_one(spec, static_cast<int>(i + 1), cluster.admin_uri(), tmp_dir, options));
+      const auto& r = results.back();
+      if (!std::isnan(r.commit_s)) {
+        std::cout << "  sent in " << fixed(r.send_s, 2) << " s, all committed after " << fixed(r.commit_s, 2)
+                << " s, all acknowledged " << fixed(r.ack_after_commit_s, 2) << " s after the last commit ("
+                << fixed(r.ack_after_sent_s, 2) << " s after the last send)\n"
+                << "  events " << r.events << ", batches " << r.batches << " (KMS holds " << r.kms_batches
+                << "), sidecar CPU " << fixed(r.cpu_s, 2) << " s, fls-kms CPU " << fixed(r.kms_cpu_s, 2)
+                << " s, VmHWM " << fixed(r.hwm_mib, 1) << " MiB, exit status sidecar " << r.sidecar_exit
+                << " / fls-kms " << r.kms_exit << "\n"
+                << "  sidecar writer: " << fixed(r.commits, 0) << " commits since start, "
+                << fixed(static_cast<double>(r.spec.total()) / r.commits, 0) << " events per commit on average, "
+                << fixed(r.commit_sum_s, 2) << " s inside commits in all (of " << fixed(r.commit_s, 2)
+                << " s to commit everything)\n"
+                << "  machine: load average " << fixed(r.load_before, 2) << " before the run, all CPUs "
+                << fixed(r.machine_busy_pct, 0) << "% busy while loading (sidecar, fls-kms, PostgreSQL, fls-bench, "
+                << "anything else)\n"
+                << "  COPY " << fixed(r.copy_rows_s, 0) << " rows/s, INSERT " << fixed(r.insert_rows_s, 0)
+                << " rows/s (" << r.insert_rows << " rows)\n"
+                << "  PostgreSQL: the sidecar run wrote " << fixed(r.wal_mb, 1) << " MB of WAL (cluster-wide, KMS included), "
+                << "its events table is " << fixed(r.events_mb, 1) << " MB and batches " << fixed(r.batches_mb, 1)
+                << " MB; the COPY baseline wrote " << fixed(r.copy_wal_mb, 1) << " MB of WAL for an events table of "
+                << fixed(r.copy_events_mb, 1) << " MB\n";
+      }
+      std::cout << "  " << (r.complete ? "complete" : "INCOMPLETE") << (r.note.empty() ? "" : ": " + r.note) << std::endl;
+      if (!r.complete) std::cout << "  logs: " << r.logs << std::endl;
+      if (r.fatal) {
+        std::cout << "  stopping: later runs skipped" << std::endl;
+        break;
+      }
+    }
+    if (options.idle_connections > 0 && (results.empty() || !results.back().fatal)) {
+      std::cout << "\nidle run: " << options.idle_connections << " idle connections" << std::endl;
+      idle = run_idle(options.idle_connections, options.batch_size, cluster.admin_uri(), tmp_dir);
+    }
+  } catch (const std::exception& e) {
+    setup_error = e.what();
+  }
+
+  std::cout << "\n";
+  std::vector<std::vector<std::string>> rows;
+  std::string incomplete;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    const double vs_copy = r.msgs_per_s / r.copy_rows_s, vs_insert = r.msgs_per_s / r.insert_rows_s;
+    rows.push_back({std::to_string(r.spec.connections), std::to_string(r.spec.messages), std::to_string(r.spec.size),
+                    fixed(r.msgs_per_s, 0), fixed(r.mb_per_s, 1), fixed(r.ack_after_sent_s, 2), fixed(r.peak_rss_mib, 1),
+                    fixed(r.idle_rss_mib, 1), fixed(r.cpu_per_100k, 2), fixed(r.copy_rows_s, 0),
+                    fixed(r.insert_rows_s, 0), fixed(vs_copy, 2), fixed(vs_insert, 1), r.complete ? "yes" : "NO"});
+    if (!r.complete) incomplete += "run " + std::to_string(i + 1) + ": " + r.note.substr(0, r.note.find('\n')) + " ";
+  }
+  if (!rows.empty()) {
+    print_table({"C", "M", "S", "msgs/s", "MB/s", "last-ack-after-s", "peak RSS MiB", "idle RSS MiB", "CPU s/100k",
+                 "COPY rows/s", "INSERT rows/s", "vs COPY", "vs INSERT", "complete"},
+                rows);
+  }
+  if (idle) {
+    std::cout << "\n";
+    print_table({"idle connections", "accepted", "idle RSS MiB", "RSS with connections MiB", "KiB/connection", "complete"},
+                {{std::to_string(idle->connections), fixed(idle->accepted, 0), fixed(idle->idle_rss_mib, 1),
+                  fixed(idle->loaded_rss_mib, 1), fixed(idle->kib_per_connection, 1), idle->complete ? "yes" : "NO"}});
+    if (!idle->complete) incomplete += "idle run: " + idle->note + " ";
+  }
+  if (!setup_error.empty()) incomplete += setup_error + " ";
+  if (results.size() < runs.size()) {
+    incomplete += std::to_string(runs.size() - results.size()) + " of " + std::to_string(runs.size()) + " runs not done ";
+  }
+  if (flsbench::g_interrupted && incomplete.find("interrupted") == std::string::npos) incomplete += "interrupted ";
+  while (!incomplete.empty() && incomplete.back() == ' ') incomplete.pop_back();
+  std::cout << "\nmsgs/s: first byte sent -> last event committed; last-ack-after-s: last message sent -> every batch "
+               "acknowledged;\nCPU s/100k: sidecar utime+stime per 100k messages; vs COPY / vs INSERT: sidecar msgs/s "
+               "divided by the baseline's rows/s.\n";
+  if (incomplete.empty()) {
+    std::cout << "complete: yes" << std::endl;
+    std::error_code ec;
+    fs::remove_all(tmp_dir, ec);
+    return 0;
+  }
+  std::cout << "complete: NO (" << incomplete << ")\nlogs kept in " << tmp_dir << std::endl;
+  return 1;
+}
