@@ -16,9 +16,6 @@ std::vector<std::uint8_t> bytes_of(const pqxx::field& field) {
   return std::vector<std::uint8_t>(value.data(), value.data() + value.size());
 }
 
-// An Instant as timestamptz, exact to the microsecond (PostgreSQL's resolution).
-#define FLS_SQL_FROM_MICROS(param) "(timestamptz 'epoch' + (" param ")::bigint * interval '1 microsecond')"
-#define FLS_SQL_TO_MICROS(column) "(extract(epoch FROM " column ") * 1000000)::bigint"
 
 Instant instant_from_micros(std::int64_t micros) {
   std::int64_t seconds = micros / 1'000'000;

@@ -87,23 +87,25 @@ TEST_F(SidecarKmsTest, AnswersAHealthCheckWithItsIdVersionTimeUptimeAndEventCoun
 }
 
 TEST_F(SidecarKmsTest, AnswersAnInquiryWithEveryBatchInTheWindowOldestFirst) {
-  auto sidecar = start_sidecar({{"SIDE_BATCH_SIZE", "3"}});
+  // 70 batches: more than one page of the sidecar's inquiry query (64).
+  constexpr std::size_t kBatches = 70;
+  auto sidecar = start_sidecar({{"SIDE_BATCH_SIZE", "1"}});
   ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));
-  send_frames(intake_port_, numbered("m", 9));
-  ASSERT_TRUE(wait_for_acknowledged_events(9));
+  send_frames(intake_port_, numbered("m", kBatches));
+  ASSERT_TRUE(wait_for_acknowledged_events(kBatches));
   kms_->send_to_sidecar(R"({"jsonrpc":"2.0","id":"inq-1","method":"inquiry","params":{"inquiry":"inq-1",)"
                         R"("startTime":"2000-01-01T00:00:00Z","endTime":"2999-12-31T23:59:59.999999Z"}})");
-  ASSERT_TRUE(kms_->wait_until([&] { return kms_->method_count_locked("inquiry-response") == 3; }))
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->method_count_locked("inquiry-response") == kBatches; }))
       << sidecar->output();
   const auto responses = kms_->messages_with_method("inquiry-response");
   const auto stored = db_.query("SELECT batch_id, data FROM batches ORDER BY created, batch_id");
-  ASSERT_EQ(stored.size(), 3u);
-  for (std::size_t i = 0; i < 3; ++i) {
+  ASSERT_EQ(stored.size(), kBatches);
+  for (std::size_t i = 0; i < kBatches; ++i) {
     const json& params = responses[i]["params"];
     EXPECT_EQ(params["inquiry"], "inq-1");
     EXPECT_EQ(params["id"], stored[i][0].c_str());
     EXPECT_EQ(params["body"], stored[i][1].c_str());
-    EXPECT_EQ(params["total"], 3);
+    EXPECT_EQ(params["total"], kBatches);
     EXPECT_EQ(params["item"], i + 1);
     EXPECT_NE(responses[i]["id"], "inq-1");  // a fresh request id
   }
