@@ -5,7 +5,10 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace fls {
 namespace {
@@ -16,18 +19,49 @@ spdlog::level::level_enum to_level(std::string_view name) {
   return spdlog::level::from_str(std::string(name));
 }
 
-// The message as a quoted JSON string, so log pipelines can parse every line.
+using Fields = std::vector<std::pair<const char*, std::string>>;
+thread_local Fields scoped_fields;
+std::mutex process_fields_mutex;
+Fields process_fields;
+
+std::string quoted(const std::string& text) {
+  return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The message as a quoted JSON string, then the fields, so log pipelines can parse every line.
 class JsonMessageFlag final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-    const std::string quoted = nlohmann::json(std::string(msg.payload.data(), msg.payload.size()))
-                                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    dest.append(quoted.data(), quoted.data() + quoted.size());
+    std::string out = quoted(std::string(msg.payload.data(), msg.payload.size()));
+    auto append = [&out](const Fields& fields) {
+      for (const auto& [name, value] : fields) out += std::string(",\"") + name + "\":" + quoted(value);
+    };
+    {
+      std::lock_guard lock(process_fields_mutex);
+      append(process_fields);
+    }
+    append(scoped_fields);
+    dest.append(out.data(), out.data() + out.size());
   }
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
 };
 
 }  // namespace
+
+LogField::LogField(const char* name, std::string value) { scoped_fields.emplace_back(name, std::move(value)); }
+
+LogField::~LogField() { scoped_fields.pop_back(); }
+
+void set_process_log_field(const char* name, std::string value) {
+  std::lock_guard lock(process_fields_mutex);
+  for (auto& field : process_fields) {
+    if (std::string_view(field.first) == name) {
+      field.second = std::move(value);
+      return;
+    }
+  }
+  process_fields.emplace_back(name, std::move(value));
+}
 
 bool is_log_format(std::string_view name) { return name == "text" || name == "json"; }
 

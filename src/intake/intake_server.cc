@@ -4,6 +4,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "fls/common/logging.h"
 #include "fls/intake/frame_decoder.h"
 
 namespace fls {
@@ -103,6 +104,7 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
 
   // Queues every whole frame in `input`; false on a protocol error (logged).
   bool decode(std::string_view input) {
+    const LogField field("connection", std::to_string(id_));
     for (;;) {
       std::string payload;
       const auto status = decoder_.decode(input, payload);
@@ -121,6 +123,7 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
 
   // Ends the connection; `error` empty for an orderly close by the client.
   void finish(const std::string& error, bool log_close = true) {
+    const LogField field("connection", std::to_string(id_));
     if (log_close) {
       if (decoder_.buffered_bytes() > 0) {
         spdlog::warn("intake connection {} from {} closed in the middle of a frame ({} bytes of it "

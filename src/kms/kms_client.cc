@@ -7,6 +7,7 @@
 #include <cctype>
 #include <future>
 
+#include "fls/common/logging.h"
 #include "fls/common/version.h"
 #include "fls/signing/row_signer.h"
 
@@ -366,6 +367,7 @@ void KmsClient::on_challenge_result(const json& message) {
     return;
   }
   state_ = State::registered;
+  set_process_log_field("sidecarId", sidecar_id_);
   spdlog::info("registered with the KMS as sidecar {} for service {}", sidecar_id_, options_.service_name);
   backend_.registered(std::move(*pending_registration_));
   pending_registration_.reset();
@@ -374,6 +376,7 @@ void KmsClient::on_challenge_result(const json& message) {
 
 void KmsClient::on_batch_result(const std::string& batch_id, const json& message) {
   --in_flight_;
+  const LogField field("batchId", batch_id);
   if (message.contains("error") && !has_error_code(message, kBatchExists)) {
     // Delivered again, in order, after the reconnection re-registers.
     drop_connection("KMS refused batch " + batch_id + " (" + describe_error(message) + ")");

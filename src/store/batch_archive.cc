@@ -4,6 +4,7 @@
 
 #include <pqxx/pqxx>
 
+#include "fls/common/logging.h"
 #include "fls/signing/batch_signer.h"
 #include "fls/store/pg_sql.h"
 
@@ -71,6 +72,7 @@ std::map<std::string, std::vector<SignedRow>> rows_from_events(pqxx::transaction
 std::string inquiry_body(const ArchivedBatch& batch, const std::vector<SignedRow>& rows_in_events) {
   std::string rebuilt = make_batch_data(rows_in_events);
   if (rebuilt == batch.data) return batch.data;
+  const LogField field("batchId", batch.batch_id);
   const bool stored_data_is_signed = verify_batch_signature(batch.public_key_hex, batch.data, batch.signature);
   spdlog::error("batch {}: the events table no longer matches the signed batch data; the {} was altered and is "
                 "sent to the KMS as it is now",

@@ -3,6 +3,9 @@
 
 #include <boost/asio.hpp>
 
+#include <nlohmann/json.hpp>
+#include <sstream>
+
 #include "admin_client.h"
 #include "sidecar_fixture.h"
 
@@ -49,7 +52,7 @@ TEST_F(SidecarIntakeTest, ReadinessFollowsTheKmsRegistrationAndMetricsCountMessa
 }
 
 TEST_F(SidecarIntakeTest, AnOversizedFrameClosesOnlyThatConnection) {
-  auto sidecar = start_sidecar({{"SIDE_MAX_MESSAGE_SIZE", "100"}, {"SIDE_BATCH_SIZE", "2"}});
+  auto sidecar = start_sidecar({{"SIDE_MAX_MESSAGE_SIZE", "100"}, {"SIDE_BATCH_SIZE", "2"}, {"SIDE_LOG_FORMAT", "json"}});
   ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));
 
   asio::io_context io;
@@ -70,7 +73,18 @@ TEST_F(SidecarIntakeTest, AnOversizedFrameClosesOnlyThatConnection) {
   asio::write(good, asio::buffer(header));
   asio::write(good, asio::buffer(ok));
   ASSERT_TRUE(wait_for_acknowledged_events(2)) << sidecar->output();
-  EXPECT_NE(sidecar->output().find("exceeds SIDE_MAX_MESSAGE_SIZE"), std::string::npos);
+  // The JSON log line names the connection and the registration as fields of their own.
+  std::istringstream lines(sidecar->output());
+  nlohmann::json warning;
+  for (std::string line; std::getline(lines, line);) {
+    const auto object = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(object.is_object()) << line;
+    if (object["message"].get<std::string>().find("exceeds SIDE_MAX_MESSAGE_SIZE") != std::string::npos) warning = object;
+  }
+  ASSERT_TRUE(warning.is_object()) << sidecar->output();
+  EXPECT_EQ(warning["level"], "warning");
+  EXPECT_EQ(warning["connection"], "2");
+  EXPECT_EQ(warning["sidecarId"], kms_->registrations().front().sidecar_id);
 }
 
 TEST_F(SidecarIntakeTest, ConnectionsBeyondTheLimitAreClosedAndTheOthersServed) {
