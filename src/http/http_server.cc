@@ -234,6 +234,12 @@ HttpResponse json_response(unsigned status, std::string body) {
   return response;
 }
 
+HttpResponse metrics_response(std::string prometheus_text) {
+  HttpResponse response = json_response(200, std::move(prometheus_text));
+  response.content_type = "text/plain; version=0.0.4";
+  return response;
+}
+
 HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, HttpHandler handler)
     : io_(io),
       shared_(std::make_shared<HttpServerShared>(HttpServerShared{std::move(options), std::move(handler)})),

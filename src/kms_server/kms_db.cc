@@ -156,14 +156,11 @@ std::optional<HealthcheckRow> find_healthcheck(pqxx::connection& c, const std::s
 
 void insert_inquiry(pqxx::connection& c, const InquiryRow& row) {
   pqxx::work tx(c);
-  std::string asked = "{";
-  for (std::size_t i = 0; i < row.asked.size(); ++i) asked += (i ? "," : "") + row.asked[i];
-  asked += "}";
   tx.exec_params("INSERT INTO kms_inquiries (inquiry_id, service_name, start_time, end_time, created, asked) "
                  "VALUES ($1, $2, " FLS_SQL_FROM_MICROS("$3") ", " FLS_SQL_FROM_MICROS("$4") ", "
                  FLS_SQL_FROM_MILLIS("$5") ", $6::uuid[])",
                  row.inquiry_id, row.service_name, row.start.micros_floor(), row.end.micros_floor(), row.created_ms,
-                 asked);
+                 uuid_array_literal(row.asked));
   tx.commit();
 }
 

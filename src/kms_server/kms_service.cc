@@ -686,9 +686,7 @@ HttpResponse KmsService::metrics() const {
   out.counter("fls_kms_verification_failures_total", "Inquiry results that failed verification, per verdict read.",
               metrics_.inquiry_results_failed);
   out.counter("fls_kms_healthchecks_total", "Health checks sent to sidecars.", metrics_.healthchecks);
-  HttpResponse response = json_response(200, out.text());
-  response.content_type = PrometheusText::kContentType;
-  return response;
+  return metrics_response(out.text());
 }
 
 }  // namespace fls::kms

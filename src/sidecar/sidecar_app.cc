@@ -195,9 +195,7 @@ HttpResponse SidecarApp::metrics() const {
   out.gauge("fls_sidecar_kms_connected", "1 while the KMS WebSocket is open.", kms.connected ? 1 : 0);
   out.gauge("fls_sidecar_kms_registered", "1 while registered with the KMS.", kms.registered ? 1 : 0);
   out.counter("fls_sidecar_kms_reconnects_total", "KMS connections lost.", kms.reconnects);
-  HttpResponse response = json_response(200, out.text());
-  response.content_type = PrometheusText::kContentType;
-  return response;
+  return metrics_response(out.text());
 }
 
 }  // namespace fls

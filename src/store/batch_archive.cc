@@ -49,14 +49,11 @@ std::vector<ArchivedBatch> batches_page(pqxx::transaction_base& tx, const BatchW
 
 std::map<std::string, std::vector<SignedRow>> rows_from_events(pqxx::transaction_base& tx,
                                                                const std::vector<std::string>& batch_ids) {
-  std::string ids = "{";
-  for (std::size_t i = 0; i < batch_ids.size(); ++i) ids += (i ? "," : "") + batch_ids[i];
-  ids += "}";
   std::map<std::string, std::vector<SignedRow>> out;
   for (const auto& row : tx.exec_params(
            "SELECT batch_id, sidecar_id, sequence, message, signature, " FLS_SQL_TO_MILLIS("created")
            " FROM events WHERE batch_id = ANY($1::uuid[]) ORDER BY batch_id, sequence",
-           ids)) {
+           uuid_array_literal(batch_ids))) {
     const pqxx::binarystring payload(row[3]);
     SignedRow signed_row;
     append_signable_row(signed_row.row_json,

@@ -76,11 +76,8 @@ void PgEventRepository::commit(const CommitGroup& group) {
                      b.batch_id, b.sidecar_id, b.signature);
     }
     if (!group.acknowledged.empty()) {
-      std::string ids = "{";  // uuids need no quoting in an array literal
-      for (std::size_t i = 0; i < group.acknowledged.size(); ++i) ids += (i ? "," : "") + group.acknowledged[i];
-      ids += "}";
       tx.exec_params("UPDATE batches SET acknowledged = now() WHERE batch_id = ANY($1::uuid[]) AND acknowledged IS NULL",
-                     ids);
+                     uuid_array_literal(group.acknowledged));
     }
     tx.commit();
     in_doubt_ = false;

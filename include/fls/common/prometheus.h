@@ -8,8 +8,6 @@ namespace fls {
 
 class PrometheusText {
  public:
-  static constexpr const char* kContentType = "text/plain; version=0.0.4";
-
   void counter(const std::string& name, const std::string& help, double value);
   void gauge(const std::string& name, const std::string& help, double value);
   // `bucket_counts[i]` counts observations <= `bounds[i]` (not cumulative); `count` is all of them.

@@ -32,6 +32,8 @@ struct HttpResponse {
 };
 
 HttpResponse json_response(unsigned status, std::string body);
+// 200 with a Prometheus text exposition body.
+HttpResponse metrics_response(std::string prometheus_text);
 
 // Called on the I/O thread; calls `respond` once, at once or later (on the I/O thread).
 using HttpRespond = std::function<void(HttpResponse)>;
