@@ -50,14 +50,8 @@ if [[ -f "$build/CMakeCache.txt" ]]; then
     echo "fuzz: $build was configured with another compiler than clang; remove it or set FLS_FUZZ_BUILD_DIR" >&2
     exit 1
   fi
-  for opt in "${cmake_options[@]}"; do
-    if ! grep -qx -- "${opt#-D}" <(sed -n 's/^\([A-Z_]*\):BOOL=/\1=/p' "$build/CMakeCache.txt"); then
-      echo "fuzz: reconfiguring $build with ${cmake_options[*]}"
-      cmake -S "$root" -B "$build" "${cmake_options[@]}"
-      break
-    fi
-  done
 fi
+fls_reconfigure_if_changed "${cmake_options[@]}"
 fls_configure "${cmake_options[@]}"
 echo "fuzz: building ${targets[*]} in $build"
 cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}"

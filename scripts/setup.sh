@@ -98,6 +98,22 @@ fls_pg_dir() (
   printf '%s\n' "$dir"
 )
 
+# An existing build dir whose cache holds another value for any of the given -DNAME=ON|OFF
+# options is reconfigured with them (fls_configure only configures a fresh dir).
+fls_reconfigure_if_changed() (
+  set -euo pipefail
+  local build
+  build="$(fls_build_dir)"
+  [[ -f "$build/CMakeCache.txt" ]] || exit 0
+  for opt in "$@"; do
+    if ! grep -qx -- "${opt#-D}" <(sed -n 's/^\([A-Z_]*\):BOOL=/\1=/p' "$build/CMakeCache.txt"); then
+      echo "setup: reconfiguring $build with $*"
+      cmake -S "$FLS_ROOT" -B "$build" "$@"
+      exit 0
+    fi
+  done
+)
+
 fls_configure() (
   set -euo pipefail
   local dir

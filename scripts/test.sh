@@ -56,15 +56,7 @@ fls_install_deps
 
 # fls_build only configures a fresh dir; an existing one with the wrong option value (say
 # FLS_TESTS=OFF, which would leave nothing to run) is reconfigured with the right ones.
-if [[ -f "$build/CMakeCache.txt" ]]; then
-  for opt in "${cmake_options[@]}"; do
-    if ! grep -qx -- "${opt#-D}" <(sed -n 's/^\([A-Z_]*\):BOOL=/\1=/p' "$build/CMakeCache.txt"); then
-      echo "test: reconfiguring $build with ${cmake_options[*]}"
-      cmake -S "$root" -B "$build" "${cmake_options[@]}"
-      break
-    fi
-  done
-fi
+fls_reconfigure_if_changed "${cmake_options[@]}"
 fls_build "${cmake_options[@]}"
 
 # In the checkout, or under /tmp when the postgres user cannot reach it (see fls_pg_dir).
