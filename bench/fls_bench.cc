@@ -4,8 +4,8 @@
 // drives C client connections that each write M frames of S bytes as fast as they can, and
 // measures throughput (first byte sent -> last event committed), the delay until every batch
 // is acknowledged by the KMS, the sidecar's RSS and CPU time. Two baselines run against a fresh
-// database with the same schema: a raw COPY of the same rows (the ceiling) and one INSERT per
-// transaction (the naive design). It checks completeness (every event stored, every batch
+// database with the same schema: a raw COPY of the same rows, in the binary format the sidecar
+// itself uses (the ceiling), and one INSERT per transaction (the naive design). It checks completeness (every event stored, every batch
 // closed and acknowledged, the KMS holding as many batches as the sidecar) and exits non-zero
 // when something is missing. It reports timings; it never asserts them.
 #include <sys/resource.h>
@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "fls/store/pq_session.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -224,6 +225,11 @@ std::string uuid4(std::mt19937_64& rng) {
   b = (b & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
   const std::string h = hex64(a, 16) + hex64(b, 16);
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 // "2024-05-01 12:00:00.123+00": the receipt time, millisecond precision, as the sidecar stores it.
@@ -617,32 +623,43 @@ void run_baselines(const std::string& uri, const RunSpec& spec, RunResult& r) {
   };
   auto signature = [&] { return hex64(rng(), 16) + hex64(rng(), 16); };
 
-  // (1) COPY: a few large transactions of at most ~64 MB of COPY text each.
-  const long long rows_per_tx =
-      std::max<long long>(1, std::min<long long>(total, (64LL << 20) / (2 * spec.size + 160)));
-  const std::vector<std::string> columns{"event_id", "sidecar_id", "batch_id", "sequence",
-                                         "message",  "signature",  "created"};
+  // (1) COPY: binary, exactly as the sidecar's writer sends rows (fls::PqSession), in a few
+  // large transactions of at most ~64 MB each.
+  const long long rows_per_tx = std::max<long long>(1, std::min<long long>(total, (64LL << 20) / (spec.size + 120)));
   std::string wal_before;
   {
     pqxx::nontransaction tx(conn);
     wal_before = tx.exec("SELECT pg_current_wal_lsn()::text")[0][0].c_str();
   }
+  fls::PqSession copy_db(uri);
   const auto copy_start = Clock::now();
-  std::string created = now_timestamp();
   for (long long first = 0; first < total; first += rows_per_tx) {
-    pqxx::work tx(conn);
-    pqxx::stream_to stream(tx, "events", columns);
     const long long end = std::min(total, first + rows_per_tx);
-    for (long long row = first; row < end; ++row) {
-      if (row % 1024 == 0) {
-        created = now_timestamp();
-        flsbench::check_interrupted();
-        if (Clock::now() - copy_start > kCopyBound) throw Failure("COPY baseline did not finish within 600 s");
-      }
-      stream << std::make_tuple(uuid4(rng), sidecar_id, batch_id, row + 1, message_hex(row), signature(), created);
-    }
-    stream.complete();
-    tx.commit();
+    copy_db.exec("BEGIN");
+    copy_db.copy_binary("events (event_id, sidecar_id, batch_id, sequence, message, signature, created)",
+                        [&](fls::BinaryCopyWriter& out) {
+                          std::int64_t created_ms = now_ms();
+                          for (long long row = first; row < end; ++row) {
+                            if (row % 1024 == 0) {
+                              created_ms = now_ms();
+                              flsbench::check_interrupted();
+                              if (Clock::now() - copy_start > kCopyBound) {
+                                throw Failure("COPY baseline did not finish within 600 s");
+                              }
+                            }
+                            maker.write(static_cast<int>(row / spec.messages), static_cast<long>(row % spec.messages),
+                                        payload.data());
+                            out.row(7);
+                            out.uuid(uuid4(rng));
+                            out.uuid(sidecar_id);
+                            out.uuid(batch_id);
+                            out.int8(row + 1);
+                            out.bytes(payload);
+                            out.bytes(signature());
+                            out.timestamptz(created_ms);
+                          }
+                        });
+    copy_db.exec("COMMIT");
   }
   const double copy_s = seconds(Clock::now() - copy_start);
   r.copy_rows_s = static_cast<double>(total) / copy_s;

@@ -20,13 +20,22 @@ EventWriter::EventWriter(EventRepository& repository, IntakeQueue& queue, const 
       batch_deadline_(std::chrono::steady_clock::now() + options_.batch_interval) {}
 
 EventWriter::~EventWriter() {
-  abandon_ = true;
-  stopping_ = true;
+  {
+    std::lock_guard lock(pipeline_mutex_);
+    abandon_ = true;
+    stopping_ = true;
+    committer_exit_ = true;
+  }
+  pipeline_cv_.notify_all();
   queue_.wake();
   if (thread_.joinable()) thread_.join();
+  if (committer_thread_.joinable()) committer_thread_.join();
 }
 
-void EventWriter::start() { thread_ = std::thread([this] { run(); }); }
+void EventWriter::start() {
+  committer_thread_ = std::thread([this] { run_committer(); });
+  thread_ = std::thread([this] { run(); });
+}
 
 bool EventWriter::drain(std::chrono::steady_clock::time_point deadline) {
   draining_ = true;
@@ -40,11 +49,21 @@ bool EventWriter::stop(std::chrono::steady_clock::time_point deadline) {
   queue_.wake();
   std::unique_lock lock(done_mutex_);
   if (!done_cv_.wait_until(lock, deadline, [this] { return done_; })) {
-    abandon_ = true;
+    {
+      std::lock_guard pipeline_lock(pipeline_mutex_);
+      abandon_ = true;
+    }
+    pipeline_cv_.notify_all();
     return false;
   }
   lock.unlock();
   thread_.join();
+  {
+    std::lock_guard pipeline_lock(pipeline_mutex_);
+    committer_exit_ = true;
+  }
+  pipeline_cv_.notify_all();
+  committer_thread_.join();
   return true;
 }
 
@@ -74,11 +93,20 @@ void EventWriter::run() {
     handle_commands();
     if (current_) take_messages();
     if (open_ && std::chrono::steady_clock::now() >= batch_deadline_) close_open_batch();
-    if (!group_.empty()) {
-      commit_group();
+    const bool busy = committer_busy();
+    if (!building_.group.empty()) {
+      if (!busy) {
+        submit_group();
+      } else if (building_.group.events.size() >= options_.max_rows_per_commit) {
+        wait_committer_idle();  // the next group is full: nothing to do until it can go
+      } else {
+        // More messages join the next group while the committer works; it wakes the queue
+        // when it is done.
+        queue_.wait(next_wake(), current_.has_value());
+      }
       continue;
     }
-    const bool all_stored = !current_ || queue_.waiting_messages() == 0;
+    const bool all_stored = (!current_ || queue_.waiting_messages() == 0) && !busy;
     if (draining_ && all_stored) {
       if (open_) {
         close_open_batch();
@@ -110,7 +138,7 @@ void EventWriter::handle_commands() {
   {
     std::lock_guard lock(mutex_);
     registrations.swap(registrations_);
-    for (auto& id : acknowledgements_) group_.acknowledged.push_back(std::move(id));
+    for (auto& id : acknowledgements_) building_.group.acknowledged.push_back(std::move(id));
     acknowledgements_.clear();
   }
   for (auto& registration : registrations) adopt(std::move(registration));
@@ -121,7 +149,7 @@ void EventWriter::handle_commands() {
 // checks a batch's signature against the registration that delivers it. Rows keep their
 // original keyId and row signature: the KMS holds every registration's row key.
 void EventWriter::adopt(Registration registration) {
-  if (!group_.empty()) commit_group();  // the previous registration's events first
+  flush();  // the previous registration's events first; the repository is then the writer's
   if (abandon_) return;
   open_.reset();  // it is in the database, open; recovered below with every other open batch
 
@@ -129,7 +157,8 @@ void EventWriter::adopt(Registration registration) {
                            std::move(registration.batch_signer), 1});
   counter_.reset();
   const EpochMillis now = clock_.now_ms();
-  group_.sidecar = SidecarRecord{current_->sidecar_id, options_.service_name, kVersion,
+  CommitGroup& group = building_.group;
+  group.sidecar = SidecarRecord{current_->sidecar_id, options_.service_name, kVersion,
                                  current_->batch_signer.public_key_hex(), now};
 
   std::vector<BatchToSend> resend;
@@ -140,18 +169,18 @@ void EventWriter::adopt(Registration registration) {
         batch.sidecar_id = current_->sidecar_id;
         batch.signature = current_->batch_signer.sign_hex(batch.data);
         resend.push_back({batch.batch_id, batch.signature});
-        group_.resigned_batches.push_back(std::move(batch));
+        group.resigned_batches.push_back(std::move(batch));
       }
       for (auto& open : repository_.open_batches()) {
         BatchRecord closed{open.batch_id, current_->sidecar_id, make_batch_data(open.rows), {}, now};
         closed.signature = current_->batch_signer.sign_hex(closed.data);
         resend.push_back({closed.batch_id, closed.signature});
-        group_.closed_batches.push_back(std::move(closed));
+        group.closed_batches.push_back(std::move(closed));
       }
       break;
     } catch (const std::exception& e) {
-      group_.resigned_batches.clear();
-      group_.closed_batches.clear();
+      group.resigned_batches.clear();
+      group.closed_batches.clear();
       resend.clear();
       const auto delay = backoff.next();
       spdlog::error("event writer: cannot read unfinished batches, retrying in {} ms: {}",
@@ -160,22 +189,24 @@ void EventWriter::adopt(Registration registration) {
       if (abandon_) return;
     }
   }
-  if (!group_.closed_batches.empty() || !group_.resigned_batches.empty()) {
+  if (!group.closed_batches.empty() || !group.resigned_batches.empty()) {
     spdlog::info("registration {}: {} unfinished batch(es) closed and {} unacknowledged batch(es) "
                  "signed again for delivery",
-                 current_->sidecar_id, group_.closed_batches.size(), group_.resigned_batches.size());
+                 current_->sidecar_id, group.closed_batches.size(), group.resigned_batches.size());
   }
-  registration_to_send_.emplace(current_->sidecar_id, std::move(resend));
+  building_.registration_to_send.emplace(current_->sidecar_id, std::move(resend));
   batch_deadline_ = std::chrono::steady_clock::now() + options_.batch_interval;
-  commit_group();
+  // Events received from now on are committed after this group, so the queue may open now.
+  submit_group();
   queue_.open();
 }
 
 void EventWriter::take_messages() {
-  if (group_.events.size() >= options_.max_rows_per_commit) return;
-  queue_.take(taken_, options_.max_rows_per_commit - group_.events.size());
+  const std::size_t rows = building_.group.events.size();
+  if (rows >= options_.max_rows_per_commit) return;
+  queue_.take(taken_, options_.max_rows_per_commit - rows);
   for (auto& message : taken_) append_event(message);
-  taken_.clear();  // the payloads now live in group_.events; the capacity is kept
+  taken_.clear();  // the payloads now live in the group's events; the capacity is kept
 }
 
 void EventWriter::append_event(ReceivedMessage& message) {
@@ -183,8 +214,8 @@ void EventWriter::append_event(ReceivedMessage& message) {
     open_.emplace();
     open_->batch_id = ids_.next_uuid();
     open_->rows.reserve(options_.batch_size);
-    open_->group_index = group_.new_batches.size();
-    group_.new_batches.push_back(BatchRecord{open_->batch_id, current_->sidecar_id, {}, {}, 0});
+    open_->group_index = building_.group.new_batches.size();
+    building_.group.new_batches.push_back(BatchRecord{open_->batch_id, current_->sidecar_id, {}, {}, 0});
   }
   const std::int64_t sequence = current_->next_sequence++;
   SignedRow row;
@@ -193,8 +224,8 @@ void EventWriter::append_event(ReceivedMessage& message) {
                       RowFields{current_->sidecar_id, sequence, message.payload, message.received_ms});
   current_->row_signer.sign_hex_into(row.row_json, row.signature_hex);
 
-  group_bytes_ += message.payload.size();
-  group_.events.push_back(EventRecord{ids_.next_uuid(), current_->sidecar_id, open_->batch_id,
+  building_.bytes += message.payload.size();
+  building_.group.events.push_back(EventRecord{ids_.next_uuid(), current_->sidecar_id, open_->batch_id,
                                       sequence, std::move(message.payload), row.signature_hex,
                                       message.received_ms});
   open_->rows.push_back(std::move(row));
@@ -207,21 +238,67 @@ void EventWriter::close_open_batch() {
   BatchRecord closed{open_->batch_id, current_->sidecar_id, make_batch_data(open_->rows), {},
                      clock_.now_ms()};
   closed.signature = current_->batch_signer.sign_hex(closed.data);
-  to_send_.push_back({closed.batch_id, closed.signature});
+  building_.to_send.push_back({closed.batch_id, closed.signature});
   if (open_->stored) {
-    group_.closed_batches.push_back(std::move(closed));
+    building_.group.closed_batches.push_back(std::move(closed));
   } else {
-    group_.new_batches[open_->group_index] = std::move(closed);
+    building_.group.new_batches[open_->group_index] = std::move(closed);
   }
   open_.reset();
 }
 
-void EventWriter::commit_group() {
+void EventWriter::submit_group() {
+  building_.sidecar_id = current_ ? current_->sidecar_id : std::string();
+  // Groups commit in order, so the open batch's row is in the database before any later
+  // group that closes it.
+  if (open_) open_->stored = true;
+  {
+    std::lock_guard lock(pipeline_mutex_);
+    pending_.emplace(std::move(building_));
+  }
+  pipeline_cv_.notify_all();
+  building_ = PendingCommit{};
+}
+
+bool EventWriter::committer_busy() const {
+  std::lock_guard lock(pipeline_mutex_);
+  return pending_.has_value();
+}
+
+void EventWriter::wait_committer_idle() {
+  std::unique_lock lock(pipeline_mutex_);
+  pipeline_cv_.wait(lock, [this] { return !pending_ || abandon_; });
+}
+
+void EventWriter::flush() {
+  wait_committer_idle();
+  if (abandon_ || building_.group.empty()) return;
+  submit_group();
+  wait_committer_idle();
+}
+
+void EventWriter::run_committer() {
+  std::unique_lock lock(pipeline_mutex_);
+  for (;;) {
+    pipeline_cv_.wait(lock, [this] { return pending_ || committer_exit_; });
+    if (!pending_) return;
+    lock.unlock();
+    commit(*pending_);  // the writer does not touch pending_ while it is set
+    lock.lock();
+    pending_.reset();
+    lock.unlock();
+    pipeline_cv_.notify_all();
+    queue_.wake();  // the writer may be waiting for this to hand over its next group
+    lock.lock();
+  }
+}
+
+void EventWriter::commit(PendingCommit& pending) {
   Backoff backoff;
   for (;;) {
     const auto started = std::chrono::steady_clock::now();
     try {
-      repository_.commit(group_);
+      repository_.commit(pending.group);
       std::lock_guard lock(mutex_);
       stats_.commit_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       break;
@@ -233,7 +310,7 @@ void EventWriter::commit_group() {
       }
       const auto delay = backoff.next();
       spdlog::error("event writer: commit of {} event(s) failed after {} ms, retrying in {} ms: {}",
-                    group_.events.size(),
+                    pending.group.events.size(),
                     std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started).count(),
                     delay.count(), e.what());
@@ -241,10 +318,15 @@ void EventWriter::commit_group() {
       if (abandon_) return;
     }
   }
-  const std::size_t events = group_.events.size();
+  committed(pending);
+}
+
+void EventWriter::committed(PendingCommit& pending) {
+  const CommitGroup& group = pending.group;
+  const std::size_t events = group.events.size();
   const std::size_t closed =
-      group_.closed_batches.size() +
-      static_cast<std::size_t>(std::count_if(group_.new_batches.begin(), group_.new_batches.end(),
+      group.closed_batches.size() +
+      static_cast<std::size_t>(std::count_if(group.new_batches.begin(), group.new_batches.end(),
                                              [](const BatchRecord& b) { return !b.data.empty(); }));
   {
     std::lock_guard lock(mutex_);
@@ -253,22 +335,17 @@ void EventWriter::commit_group() {
     ++stats_.commits;
     stats_.events_stored += events;
     stats_.batches_closed += closed;
-    stats_.batches_acknowledged += group_.acknowledged.size();
+    stats_.batches_acknowledged += group.acknowledged.size();
   }
   if (events != 0) counter_.add(clock_.now_ms(), events);
-  if (open_) open_->stored = true;
-  group_ = CommitGroup{};
-  queue_.release(group_bytes_);
-  group_bytes_ = 0;
-  if (registration_to_send_) {
-    auto& [sidecar_id, batches] = *registration_to_send_;
-    batches.insert(batches.end(), to_send_.begin(), to_send_.end());
+  queue_.release(pending.bytes);
+  if (pending.registration_to_send) {
+    auto& [sidecar_id, batches] = *pending.registration_to_send;
+    batches.insert(batches.end(), pending.to_send.begin(), pending.to_send.end());
     sink_.send_after_registration(std::move(sidecar_id), std::move(batches));
-    registration_to_send_.reset();
-  } else if (!to_send_.empty()) {
-    sink_.send(current_->sidecar_id, std::move(to_send_));
+  } else if (!pending.to_send.empty()) {
+    sink_.send(pending.sidecar_id, std::move(pending.to_send));
   }
-  to_send_.clear();
 }
 
 }  // namespace fls

@@ -155,6 +155,9 @@ TEST_F(SidecarKmsTest, RegistersAgainWithANewIdAfterTheKmsDropsTheConnection) {
   ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 2; })) << sidecar->output();
   const auto registrations = kms_->registrations();
   EXPECT_NE(registrations[0].sidecar_id, registrations[1].sidecar_id);
+  // The writer adopts the new registration after the KMS has confirmed it: messages it takes
+  // before then are signed under the old one, by design. Its row in sidecars marks the switch.
+  ASSERT_TRUE(wait_for_count("SELECT count(*) FROM sidecars", 2));
   send_frames(intake_port_, numbered("after ", 4));
   ASSERT_TRUE(wait_for_acknowledged_events(8)) << sidecar->output();
   // Sequences restart at 1 under the new id.

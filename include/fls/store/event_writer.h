@@ -1,8 +1,10 @@
 #pragma once
-// The event writer: the one thread that turns received messages into signed events and signed
-// batches and commits them (group commit: whatever is queued, up to a row limit, per
-// transaction). Sequence numbers, signatures and batch boundaries are decided here only, so
-// they need no locks.
+// The event writer turns received messages into signed events and signed batches and commits
+// them (group commit: whatever is queued, up to a row limit, per transaction). Two threads form
+// a pipeline of depth one: the writer thread decides sequence numbers, signatures and batch
+// boundaries (so they need no locks) and builds the next group while the committer thread
+// writes the previous one, so signing never waits for the database and the database never
+// waits for signing. Groups are committed one at a time, in order.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -81,8 +83,16 @@ class EventWriter {
   struct Open {
     std::string batch_id;
     std::vector<SignedRow> rows;
-    bool stored = false;          // its row is in the database
-    std::size_t group_index = 0;  // its place in group_.new_batches while not stored
+    bool stored = false;          // its row was handed to the committer in an earlier group
+    std::size_t group_index = 0;  // its place in building_.group.new_batches while not stored
+  };
+  // A group on its way to the database, with what is due once it is committed.
+  struct PendingCommit {
+    CommitGroup group;
+    std::size_t bytes = 0;  // payload bytes the queue holds for it
+    std::string sidecar_id;
+    std::vector<BatchToSend> to_send;  // the batches it closes
+    std::optional<std::pair<std::string, std::vector<BatchToSend>>> registration_to_send;
   };
 
   void run();
@@ -91,8 +101,18 @@ class EventWriter {
   void take_messages();
   void append_event(ReceivedMessage& message);
   void close_open_batch();
-  void commit_group();
+  // Writer thread: hands the group being built to the committer, which must be idle.
+  void submit_group();
+  bool committer_busy() const;
+  // Writer thread: waits until the committer has nothing left (or the writer is abandoned).
+  void wait_committer_idle();
+  // Writer thread: everything built so far is committed.
+  void flush();
   std::chrono::steady_clock::time_point next_wake() const;
+
+  void run_committer();
+  void commit(PendingCommit& pending);
+  void committed(PendingCommit& pending);
 
   EventRepository& repository_;
   IntakeQueue& queue_;
@@ -110,13 +130,18 @@ class EventWriter {
   // The writer thread's own state.
   std::optional<Current> current_;
   std::optional<Open> open_;
-  CommitGroup group_;
+  PendingCommit building_;  // the next group
   std::vector<ReceivedMessage> taken_;
-  std::size_t group_bytes_ = 0;
-  std::vector<BatchToSend> to_send_;
-  std::optional<std::pair<std::string, std::vector<BatchToSend>>> registration_to_send_;
   std::chrono::steady_clock::time_point batch_deadline_;
   EventCounter counter_;
+
+  // The hand-over to the committer thread. The repository is used by one thread at a time:
+  // the committer while a group is pending, the writer (recovery reads) only when it is not.
+  mutable std::mutex pipeline_mutex_;
+  std::condition_variable pipeline_cv_;
+  std::optional<PendingCommit> pending_;
+  bool committer_exit_ = false;
+  std::thread committer_thread_;
 
   std::atomic<bool> draining_{false};
   bool drained_ = false;  // guarded by done_mutex_

@@ -1,16 +1,17 @@
 #pragma once
-// EventRepository on PostgreSQL (libpqxx), with the schema of migrations/sidecar.
+// EventRepository on PostgreSQL, with the schema of migrations/sidecar: groups are written
+// with binary COPY on a libpq session, recovery reads use libpqxx.
 #include <memory>
-#include <pqxx/connection>
 #include <string>
 
 #include "fls/store/event_repository.h"
+#include "fls/store/pq_session.h"
 
 namespace fls {
 
 class PgEventRepository final : public EventRepository {
  public:
-  // Connects lazily: the first call, and the first after a failure, (re)connect.
+  // Connects lazily: the first commit, and the first after a failure, (re)connect.
   explicit PgEventRepository(std::string uri) : uri_(std::move(uri)) {}
 
   void commit(const CommitGroup& group) override;
@@ -18,10 +19,10 @@ class PgEventRepository final : public EventRepository {
   std::vector<BatchRecord> unacknowledged_batches() override;
 
  private:
-  pqxx::connection& connection();
+  void write_group(PqSession& db, const CommitGroup& group);
 
   std::string uri_;
-  std::unique_ptr<pqxx::connection> connection_;
+  std::unique_ptr<PqSession> session_;
   bool in_doubt_ = false;  // the last commit attempt failed: it may have committed anyway
 };
 
