@@ -1,5 +1,7 @@
 #include "fls/kms_server/kms_db.h"
 
+#include <set>
+
 #include <pqxx/pqxx>
 
 #include "fls/store/pg_sql.h"
@@ -91,15 +93,27 @@ std::optional<SealedKeys> keys_of(pqxx::connection& c, const std::string& sideca
       sidecar_id));
 }
 
-bool insert_batch(pqxx::connection& c, const std::string& batch_id, const std::string& sidecar_id,
-                  const std::string& signature) {
+std::vector<bool> insert_batches(pqxx::connection& c, const std::vector<NewBatch>& batches) {
+  // One statement for all of them: the rows travel as one JSON array, which needs no quoting
+  // of our own whatever the signatures contain.
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& b : batches) {
+    rows.push_back({{"batch_id", b.batch_id}, {"sidecar_id", b.sidecar_id}, {"signature", b.signature}});
+  }
   pqxx::work tx(c);
-  const auto inserted = tx.exec_params(
-      "INSERT INTO kms_batches (batch_id, sidecar_id, signature) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING "
-      "RETURNING batch_id",
-      batch_id, sidecar_id, signature);
+  const auto result = tx.exec_params(
+      "INSERT INTO kms_batches (batch_id, sidecar_id, signature) "
+      "SELECT batch_id, sidecar_id, signature FROM json_to_recordset($1::json) "
+      "AS r(batch_id uuid, sidecar_id uuid, signature text) "
+      "ON CONFLICT DO NOTHING RETURNING batch_id",
+      rows.dump());
   tx.commit();
-  return !inserted.empty();
+  std::set<std::string> inserted;
+  for (const auto& row : result) inserted.insert(row[0].c_str());
+  std::vector<bool> out;
+  out.reserve(batches.size());
+  for (const auto& b : batches) out.push_back(inserted.erase(b.batch_id) != 0);  // a repeat finds it gone
+  return out;
 }
 
 std::optional<KnownBatch> find_batch(pqxx::connection& c, const std::string& batch_id) {

@@ -290,18 +290,19 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
     if (batch_id == nullptr || !is_uuid(*batch_id) || signature == nullptr) {
       return error(id, kInvalidParams, "Invalid params: id (a UUID) and signature are required");
     }
+    if (signature->find('\0') != std::string::npos) {
+      return error(id, kInvalidParams, "Invalid params: signature must not contain NUL characters");
+    }
     const std::string batch = lower_uuid(*batch_id);
-    const std::string sidecar = sidecar_id_;
-    const std::string sig = *signature;
     auto self = shared_from_this();
-    service_->run_db<bool>(
-        "storing batch " + batch, [=](pqxx::connection& c) { return insert_batch(c, batch, sidecar, sig); },
+    service_->store_batch(KmsService::PendingBatch{
+        NewBatch{batch, sidecar_id_, *signature},
         [self, id, batch](bool inserted) {
           if (!inserted) return self->error(id, kBatchExists, "Batch with id " + batch + " already exists");
           ++self->service_->metrics_.batches_received;
           self->reply(id, {{"id", batch}});
         },
-        [self, id] { self->error(id, kInternalError, "Internal error"); });
+        [self, id] { self->error(id, kInternalError, "Internal error"); }});
   }
 
   void on_inquiry_response(const json& params) {
@@ -397,6 +398,38 @@ void KmsService::run_db(std::string what, std::function<Result(pqxx::connection&
     } catch (...) {
       asio::post(self->io_, std::move(failed));
       throw;  // the worker logs it, with `what`
+    }
+  });
+}
+
+void KmsService::store_batch(PendingBatch batch) {
+  {
+    std::lock_guard lock(batches_mutex_);
+    pending_batches_.push_back(std::move(batch));
+    if (batches_job_queued_) return;  // the queued job takes this one too
+    batches_job_queued_ = true;
+  }
+  auto self = shared_from_this();
+  db_.post("storing batches", [self](pqxx::connection& connection) {
+    std::vector<PendingBatch> batches;
+    {
+      std::lock_guard lock(self->batches_mutex_);
+      batches.swap(self->pending_batches_);
+      self->batches_job_queued_ = false;
+    }
+    std::vector<NewBatch> rows;
+    rows.reserve(batches.size());
+    for (const auto& b : batches) rows.push_back(b.row);
+    try {
+      auto inserted = insert_batches(connection, rows);
+      asio::post(self->io_, [batches = std::move(batches), inserted = std::move(inserted)] {
+        for (std::size_t i = 0; i < batches.size(); ++i) batches[i].done(inserted[i]);
+      });
+    } catch (...) {
+      asio::post(self->io_, [batches = std::move(batches)] {
+        for (const auto& b : batches) b.failed();
+      });
+      throw;  // the worker logs it
     }
   });
 }

@@ -6,6 +6,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
+#include <cstdio>
+#include <map>
 #include <thread>
 
 #include "admin_client.h"
@@ -232,6 +234,64 @@ TEST_F(KmsEndToEndTest, AFailedChallengeIsRefusedAndTheSocketClosed) {
   EXPECT_EQ(ec, websocket::error::closed);
   EXPECT_EQ(ws.reason().code, websocket::close_code::normal);
   EXPECT_TRUE(eventually([&] { return admin("GET", "/sidecars").json()[0]["status"] == "suspended"; }));
+}
+
+// A sidecar keeps many batches in flight, which fls-kms stores together in one transaction:
+// each is still answered on its own, a repeated id gets 120 even within one burst, and a
+// signature PostgreSQL cannot store is refused alone without failing the others.
+TEST_F(KmsEndToEndTest, ABurstOfBatchesIsAnsweredOneByOne) {
+  namespace websocket = boost::beast::websocket;
+  boost::asio::io_context io;
+  websocket::stream<boost::beast::tcp_stream> ws(io);
+  boost::beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(30));
+  boost::beast::get_lowest_layer(ws).connect(
+      boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), kms_port_));
+  ws.handshake("127.0.0.1", "/sidecar");
+  auto read = [&] {
+    boost::beast::flat_buffer buffer;
+    ws.read(buffer);
+    return json::parse(boost::beast::buffers_to_string(buffer.data()));
+  };
+  auto send = [&](const json& message) { ws.write(boost::asio::buffer(message.dump())); };
+
+  const std::string sidecar_id = "5d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a";
+  send({{"jsonrpc", "2.0"}, {"id", "r1"}, {"method", "register"},
+        {"params", {{"id", sidecar_id}, {"serviceName", kService}}}});
+  const json keys = read()["result"];
+  const std::string challenge = keys["challenge"];
+  const Bytes batch_key = unhex(keys["batchKey"].get<std::string>());
+  const Bytes batch_seed(batch_key.begin(), batch_key.begin() + 32);
+  send({{"jsonrpc", "2.0"}, {"id", "c1"}, {"method", "challenge"},
+        {"params", {{"rowSignature", hex(rfc4493_cmac(unhex(keys["rowKey"].get<std::string>()), challenge))},
+                    {"batchSignature", hex(ed25519_sign(batch_seed, challenge))}}}});
+  ASSERT_TRUE(read().contains("result"));
+
+  constexpr int kBatches = 100;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kBatches; ++i) {
+    char id[37];
+    std::snprintf(id, sizeof id, "6e3d2c1b-0a9f-4e8d-9c7b-%012d", i);
+    ids.push_back(id);
+    send({{"jsonrpc", "2.0"}, {"id", i}, {"method", "batch"},
+          {"params", {{"id", ids.back()}, {"signature", hex(random_bytes(64))}}}});
+  }
+  send({{"jsonrpc", "2.0"}, {"id", "repeat"}, {"method", "batch"},
+        {"params", {{"id", ids.front()}, {"signature", hex(random_bytes(64))}}}});
+  send({{"jsonrpc", "2.0"}, {"id", "nul"}, {"method", "batch"},
+        {"params", {{"id", "7f4e3d2c-1b0a-4f9e-8d7c-6b5a4f3e2d1c"}, {"signature", std::string("ab\0cd", 5)}}}});
+
+  std::map<std::string, json> replies;
+  for (int i = 0; i < kBatches + 2; ++i) {
+    const json reply = read();
+    replies[reply["id"].dump()] = reply;
+  }
+  for (int i = 0; i < kBatches; ++i) {
+    const json& reply = replies[json(i).dump()];
+    EXPECT_EQ(reply["result"]["id"], ids[static_cast<std::size_t>(i)]) << reply.dump();
+  }
+  EXPECT_EQ(replies[json("repeat").dump()]["error"]["code"], 120) << replies[json("repeat").dump()].dump();
+  EXPECT_EQ(replies[json("nul").dump()]["error"]["code"], -32602) << replies[json("nul").dump()].dump();
+  EXPECT_EQ(kms_db_.count("SELECT count(*) FROM kms_batches"), kBatches);
 }
 
 TEST_F(KmsEndToEndTest, AdminApiInputErrorsGetTheirCodes) {

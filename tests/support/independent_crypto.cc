@@ -123,4 +123,18 @@ bool ed25519_verify(const Bytes& public_key, std::string_view message, const Byt
                           reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
 }
 
+Bytes ed25519_sign(const Bytes& seed, std::string_view message) {
+  std::unique_ptr<EVP_PKEY, PkeyDeleter> key(
+      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()));
+  std::unique_ptr<EVP_MD_CTX, MdDeleter> ctx(EVP_MD_CTX_new());
+  Bytes signature(64);
+  std::size_t size = signature.size();
+  if (!key || !ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1 ||
+      EVP_DigestSign(ctx.get(), signature.data(), &size, reinterpret_cast<const unsigned char*>(message.data()),
+                     message.size()) != 1) {
+    throw std::runtime_error("OpenSSL could not sign with ed25519");
+  }
+  return signature;
+}
+
 }  // namespace fls::test

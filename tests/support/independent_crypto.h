@@ -27,5 +27,7 @@ struct Ed25519Pair {
 Ed25519Pair ed25519_from_seed(const Bytes& seed);
 
 bool ed25519_verify(const Bytes& public_key, std::string_view message, const Bytes& signature);
+// An ed25519 signature by OpenSSL with the key made from `seed` (32 bytes).
+Bytes ed25519_sign(const Bytes& seed, std::string_view message);
 
 }  // namespace fls::test

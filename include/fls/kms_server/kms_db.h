@@ -40,9 +40,14 @@ std::vector<SidecarRow> list_sidecars(pqxx::connection& c);
 std::optional<SealedKeys> any_keys(pqxx::connection& c);
 std::optional<SealedKeys> keys_of(pqxx::connection& c, const std::string& sidecar_id);
 
-// False if the batch id already exists.
-bool insert_batch(pqxx::connection& c, const std::string& batch_id, const std::string& sidecar_id,
-                  const std::string& signature);
+struct NewBatch {
+  std::string batch_id;
+  std::string sidecar_id;
+  std::string signature;  // as the sidecar sent it; no NUL characters (PostgreSQL text has none)
+};
+// Stores the batches in one transaction. For each, in order: true if it was new, false if its
+// id already existed (or came earlier in the list).
+std::vector<bool> insert_batches(pqxx::connection& c, const std::vector<NewBatch>& batches);
 std::optional<KnownBatch> find_batch(pqxx::connection& c, const std::string& batch_id);
 // Batch ids received from sidecars of `service` within [start, end] (KMS clock), oldest first.
 std::vector<std::string> batches_in_window(pqxx::connection& c, const std::string& service, const Instant& start,

@@ -10,15 +10,19 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "fls/common/clock.h"
 #include "fls/common/ids.h"
 #include "fls/http/http_server.h"
 #include "fls/kms_server/key_vault.h"
+#include "fls/kms_server/kms_db.h"
 #include "fls/store/query_worker.h"
 
 namespace fls::kms {
@@ -62,6 +66,17 @@ class KmsService : public std::enable_shared_from_this<KmsService> {
   void run_db(std::string what, std::function<Result(pqxx::connection&)> job, std::function<void(Result)> done,
               std::function<void()> failed);
 
+  // A batch signature on its way to the database; `done` (whether it was new) or `failed` runs
+  // on the I/O thread once its transaction ends.
+  struct PendingBatch {
+    NewBatch row;
+    std::function<void(bool inserted)> done;
+    std::function<void()> failed;
+  };
+  // Sidecars keep many batches in flight, so everything that arrives while one transaction
+  // runs is stored by the next one, together: one commit for many batches.
+  void store_batch(PendingBatch batch);
+
   // Called by sessions.
   void sidecar_registered(const std::shared_ptr<SidecarSession>& session);
   void sidecar_closed(const std::shared_ptr<SidecarSession>& session);
@@ -88,6 +103,11 @@ class KmsService : public std::enable_shared_from_this<KmsService> {
   std::map<std::string, std::shared_ptr<SidecarSession>> registered_;  // open and registered
   std::set<std::shared_ptr<SidecarSession>> sessions_;                 // every open connection
   std::map<std::string, std::unique_ptr<InquiryProgress>> inquiries_;  // not yet complete
+
+  // Shared by the I/O thread (store_batch) and the database thread (the job it queues).
+  std::mutex batches_mutex_;
+  std::vector<PendingBatch> pending_batches_;
+  bool batches_job_queued_ = false;
 };
 
 }  // namespace fls::kms
