@@ -10,6 +10,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <deque>
+#include <stdexcept>
 #include <type_traits>
 
 namespace fls {
@@ -27,7 +28,7 @@ class WsConnection final : public WsTransport,
   static constexpr bool kTls = !std::is_same_v<NextLayer, beast::tcp_stream>;
 
  public:
-  WsConnection(asio::io_context& io, asio::ssl::context& tls, const WsOptions& options, WsEvents events)
+  WsConnection(asio::io_context& io, asio::ssl::context* tls, const WsOptions& options, WsEvents events)
       : resolver_(io), ws_(make_stream(io, tls)), options_(options), events_(std::move(events)) {}
 
   void connect(std::chrono::milliseconds timeout) override {
@@ -76,9 +77,9 @@ class WsConnection final : public WsTransport,
   }
 
  private:
-  static websocket::stream<NextLayer> make_stream(asio::io_context& io, asio::ssl::context& tls) {
+  static websocket::stream<NextLayer> make_stream(asio::io_context& io, asio::ssl::context* tls) {
     if constexpr (kTls) {
-      return websocket::stream<NextLayer>(io, tls);
+      return websocket::stream<NextLayer>(io, *tls);
     } else {
       (void)tls;
       return websocket::stream<NextLayer>(io);
@@ -214,9 +215,10 @@ class WsConnection final : public WsTransport,
 
 }  // namespace
 
-std::shared_ptr<WsTransport> make_ws_transport(asio::io_context& io, asio::ssl::context& tls,
+std::shared_ptr<WsTransport> make_ws_transport(asio::io_context& io, asio::ssl::context* tls,
                                                const WsOptions& options, WsEvents events) {
   if (options.url.tls) {
+    if (tls == nullptr) throw std::logic_error("a wss:// URL needs a TLS context");
     return std::make_shared<WsConnection<beast::ssl_stream<beast::tcp_stream>>>(io, tls, options,
                                                                                  std::move(events));
   }

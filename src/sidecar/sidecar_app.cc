@@ -18,19 +18,30 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr std::size_t kInquiryPageSize = 64;
+
+// The health endpoint takes no request bodies worth more than a few KiB.
+HttpServerOptions health_http_options(const SidecarConfig& config) {
+  HttpServerOptions options;
+  options.bind_address = config.bind_address;
+  options.port = config.health_port;
+  options.max_body_size = 64 << 10;
+  return options;
 }
+}  // namespace
 
 SidecarApp::SidecarApp(SidecarConfig config)
     : config_(std::move(config)),
       ids_(make_random_id_source()),
-      tls_(make_client_tls_context(config_.kms_ca_file ? &*config_.kms_ca_file : nullptr)),
+      tls_(config_.kms_url.tls ? std::optional(make_client_tls_context(
+                                     config_.kms_ca_file ? &*config_.kms_ca_file : nullptr))
+                               : std::nullopt),
       queue_(config_.max_queued_bytes),
       repository_(config_.database_uri),
       query_worker_(config_.database_uri),
       intake_(io_, queue_, clock_,
               IntakeOptions{config_.bind_address, config_.port, config_.max_message_size,
                             config_.max_connections}),
-      http_(io_, HttpServerOptions{config_.bind_address, config_.health_port, 64 << 10},
+      http_(io_, health_http_options(config_),
             [this](const HttpRequest& request, const HttpRespond& respond) { respond(handle_http(request)); }) {
   KmsClientOptions kms;
   kms.url = config_.kms_url;
@@ -42,7 +53,7 @@ SidecarApp::SidecarApp(SidecarConfig config)
   kms.reconnect_interval = config_.kms_reconnect_interval;
   WsOptions ws{config_.kms_url};
   kms_ = std::make_shared<KmsClient>(
-      io_, [this, ws](WsEvents events) { return make_ws_transport(io_, tls_, ws, std::move(events)); },
+      io_, [this, ws](WsEvents events) { return make_ws_transport(io_, tls_ ? &*tls_ : nullptr, ws, std::move(events)); },
       clock_, *ids_, *this, kms);
 
   EventWriterOptions writer;

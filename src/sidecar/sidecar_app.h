@@ -10,6 +10,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "fls/common/clock.h"
@@ -53,7 +54,8 @@ class SidecarApp final : public KmsBackend {
   SystemClock clock_;
   std::unique_ptr<IdSource> ids_;
   boost::asio::io_context io_;
-  boost::asio::ssl::context tls_;
+  // Only for a wss:// KMS: loading the system's CA certificates costs about a megabyte.
+  std::optional<boost::asio::ssl::context> tls_;
   IntakeQueue queue_;
   PgEventRepository repository_;
   QueryWorker query_worker_;

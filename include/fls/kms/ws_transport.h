@@ -39,9 +39,10 @@ struct WsOptions {
   std::size_t max_message_size = 16 << 20;  // a larger incoming message closes the connection
 };
 
-// `tls` is used for wss:// and must be configured to verify peers.
+// `tls` is needed for wss:// only (may be null for ws://) and must be configured to verify
+// peers.
 std::shared_ptr<WsTransport> make_ws_transport(boost::asio::io_context& io,
-                                               boost::asio::ssl::context& tls,
+                                               boost::asio::ssl::context* tls,
                                                const WsOptions& options, WsEvents events);
 
 // A client TLS context that verifies the server against the system's CA store, or only
