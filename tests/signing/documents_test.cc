@@ -164,6 +164,19 @@ TEST(JsonString, Utf8StringsMatchNlohmann) {
   }
 }
 
+// The scan goes eight bytes at a time: every byte value at every position of a longer text
+// must still be found.
+TEST(JsonString, EveryAsciiByteAtEveryPositionOfALongTextMatchesNlohmann) {
+  for (int byte = 0; byte < 0x80; ++byte) {
+    for (std::size_t at = 0; at < 20; ++at) {
+      std::string text(19, 'a');
+      text.insert(at, 1, static_cast<char>(byte));
+      ASSERT_EQ(json_string(text), nlohmann::json(text).dump(-1, ' ', /*ensure_ascii=*/false))
+          << "byte 0x" << std::hex << byte << " at " << std::dec << at;
+    }
+  }
+}
+
 TEST(JsonString, HandWrittenExpectations) {
   EXPECT_EQ(json_string(""), R"("")");
   EXPECT_EQ(json_string("/"), R"("/")");
@@ -173,6 +186,21 @@ TEST(JsonString, HandWrittenExpectations) {
 }
 
 // ---- append_utf8_decoded / is_valid_utf8 (WHATWG maximal subparts, as Node's Buffer) ----
+
+// is_valid_utf8 skips ASCII eight bytes at a time: a sequence at any position, valid or not,
+// must still be judged.
+TEST(Utf8Valid, SequencesAtEveryPositionOfALongText) {
+  const std::vector<std::pair<std::string, bool>> sequences{
+      {"\xC3\xA9", true}, {"\xF0\x9F\x98\x80", true}, {"\x80", false}, {"\xC3", false},
+      {"\xED\xA0\x80", false}, {"\xFF", false}};
+  for (const auto& [sequence, valid] : sequences) {
+    for (std::size_t at = 0; at < 20; ++at) {
+      std::string text(19, 'a');
+      text.insert(at, sequence);
+      EXPECT_EQ(is_valid_utf8(text), valid) << testing::PrintToString(text);
+    }
+  }
+}
 
 TEST(Utf8Decode, ValidTextIsUnchanged) {
   for (const std::string& text : {std::string(""), std::string("plain ascii"),
