@@ -40,6 +40,32 @@ bool eventually(const std::function<bool()>& condition, std::chrono::seconds tim
   return false;
 }
 
+// A sidecar connection to fls-kms driven by hand: one JSON-RPC message per WebSocket message.
+class RawSidecarSocket {
+ public:
+  explicit RawSidecarSocket(std::uint16_t port) : ws_(io_) {
+    boost::beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(30));
+    boost::beast::get_lowest_layer(ws_).connect(
+        boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
+    ws_.handshake("127.0.0.1", "/sidecar");
+  }
+  void send(const json& message) { ws_.write(boost::asio::buffer(message.dump())); }
+  json read() {
+    boost::beast::flat_buffer buffer;
+    ws_.read(buffer);
+    return json::parse(boost::beast::buffers_to_string(buffer.data()));
+  }
+  json exchange(const json& message) {
+    send(message);
+    return read();
+  }
+  boost::beast::websocket::stream<boost::beast::tcp_stream>& ws() { return ws_; }
+
+ private:
+  boost::asio::io_context io_;
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+};
+
 class KmsEndToEndTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -206,25 +232,15 @@ TEST_F(KmsEndToEndTest, ADeletedBatchIsReportedMissingAndAsAGap) {
 
 TEST_F(KmsEndToEndTest, AFailedChallengeIsRefusedAndTheSocketClosed) {
   namespace websocket = boost::beast::websocket;
-  boost::asio::io_context io;
-  websocket::stream<boost::beast::tcp_stream> ws(io);
-  boost::beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(30));
-  boost::beast::get_lowest_layer(ws).connect(
-      boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), kms_port_));
-  ws.handshake("127.0.0.1", "/sidecar");
+  RawSidecarSocket socket(kms_port_);
+  auto& ws = socket.ws();
   const std::string sidecar_id = "3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b";
-  auto exchange = [&](const json& message) {
-    ws.write(boost::asio::buffer(message.dump()));
-    boost::beast::flat_buffer buffer;
-    ws.read(buffer);
-    return json::parse(boost::beast::buffers_to_string(buffer.data()));
-  };
-  const json registered = exchange({{"jsonrpc", "2.0"}, {"id", "r1"}, {"method", "register"},
+  const json registered = socket.exchange({{"jsonrpc", "2.0"}, {"id", "r1"}, {"method", "register"},
                                     {"params", {{"id", sidecar_id}, {"serviceName", kService}}}});
   ASSERT_TRUE(registered.contains("result")) << registered.dump();
   EXPECT_EQ(registered["result"]["batchKey"].get<std::string>().size(), 128u);
   EXPECT_EQ(registered["result"]["rowKey"].get<std::string>().size(), 64u);
-  const json refused = exchange({{"jsonrpc", "2.0"}, {"id", "c1"}, {"method", "challenge"},
+  const json refused = socket.exchange({{"jsonrpc", "2.0"}, {"id", "c1"}, {"method", "challenge"},
                                  {"params", {{"rowSignature", std::string(32, '0')}, {"batchSignature", std::string(128, '0')}}}});
   EXPECT_EQ(refused["id"], "c1");
   EXPECT_EQ(refused["error"]["code"], 40004);
@@ -240,19 +256,9 @@ TEST_F(KmsEndToEndTest, AFailedChallengeIsRefusedAndTheSocketClosed) {
 // each is still answered on its own, a repeated id gets 120 even within one burst, and a
 // signature PostgreSQL cannot store is refused alone without failing the others.
 TEST_F(KmsEndToEndTest, ABurstOfBatchesIsAnsweredOneByOne) {
-  namespace websocket = boost::beast::websocket;
-  boost::asio::io_context io;
-  websocket::stream<boost::beast::tcp_stream> ws(io);
-  boost::beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(30));
-  boost::beast::get_lowest_layer(ws).connect(
-      boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), kms_port_));
-  ws.handshake("127.0.0.1", "/sidecar");
-  auto read = [&] {
-    boost::beast::flat_buffer buffer;
-    ws.read(buffer);
-    return json::parse(boost::beast::buffers_to_string(buffer.data()));
-  };
-  auto send = [&](const json& message) { ws.write(boost::asio::buffer(message.dump())); };
+  RawSidecarSocket socket(kms_port_);
+  auto read = [&] { return socket.read(); };
+  auto send = [&](const json& message) { socket.send(message); };
 
   const std::string sidecar_id = "5d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a";
   send({{"jsonrpc", "2.0"}, {"id", "r1"}, {"method", "register"},
