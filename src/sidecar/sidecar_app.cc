@@ -79,12 +79,28 @@ void SidecarApp::start() {
   io_thread_ = std::thread([this] { io_.run(); });
 }
 
+namespace {
+const char* signal_name(int signal) { return signal == SIGTERM ? "SIGTERM" : "SIGINT"; }
+}  // namespace
+
 void SidecarApp::wait_for_signal() {
-  asio::signal_set signals(io_, SIGTERM, SIGINT);
+  signals_.emplace(io_, SIGTERM, SIGINT);
   std::promise<int> received;
-  signals.async_wait([&](boost::system::error_code ec, int signal) { received.set_value(ec ? 0 : signal); });
+  signals_->async_wait([&](boost::system::error_code ec, int signal) { received.set_value(ec ? 0 : signal); });
   const int signal = received.get_future().get();
-  spdlog::info("received {}, stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  spdlog::info("received {}, stopping", signal_name(signal));
+  ignore_repeated_signals();
+}
+
+// A repeated SIGTERM or Ctrl-C must not cut the graceful stop short and lose what was read:
+// SIDE_SHUTDOWN_TIMEOUT bounds the stop, and SIGKILL still ends it at once.
+void SidecarApp::ignore_repeated_signals() {
+  signals_->async_wait([this](boost::system::error_code ec, int signal) {
+    if (ec) return;
+    spdlog::warn("received {} again: already stopping, within SIDE_SHUTDOWN_TIMEOUT ({} ms)", signal_name(signal),
+                 config_.shutdown_timeout.count());
+    ignore_repeated_signals();
+  });
 }
 
 bool SidecarApp::stop(std::chrono::milliseconds timeout) {

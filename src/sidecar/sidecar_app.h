@@ -7,6 +7,7 @@
 // connection. They meet only at IntakeQueue (a mutex) and through asio::post.
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <memory>
@@ -46,6 +47,7 @@ class SidecarApp final : public KmsBackend {
   void answer_inquiry(InquiryRequest request, std::shared_ptr<InquiryReplies> replies) override;
 
  private:
+  void ignore_repeated_signals();
   HttpResponse handle_http(const HttpRequest& request);
   HttpResponse readiness() const;
   HttpResponse metrics() const;
@@ -63,6 +65,8 @@ class SidecarApp final : public KmsBackend {
   std::unique_ptr<EventWriter> writer_;
   IntakeServer intake_;
   HttpServer http_;
+  // Kept from the first signal to the end, so that a repeated one is logged, not fatal.
+  std::optional<boost::asio::signal_set> signals_;
   std::thread io_thread_;
 };
 

@@ -233,5 +233,20 @@ TEST_F(SidecarStopTest, SigtermStoresBatchesAndDeliversEverythingSentBeforeItThe
   EXPECT_EQ(verify_everything_stored(), 300u);
 }
 
+TEST_F(SidecarStopTest, ARepeatedSignalDoesNotCutTheStopShort) {
+  auto sidecar = start_sidecar({{"SIDE_BATCH_TIME_INTERVAL", "300000"}, {"SIDE_SHUTDOWN_TIMEOUT", "3000"}});
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));
+  // Unanswered batches keep the stop waiting for acknowledgements until its deadline.
+  kms_->answer_batches(false);
+  ASSERT_TRUE(send_frames(intake_port_, numbered("m", 50)));
+  sidecar->signal(SIGTERM);
+  ASSERT_TRUE(sidecar->wait_for_output("received SIGTERM, stopping")) << sidecar->output();
+  sidecar->signal(SIGINT);  // an impatient Ctrl-C
+  ASSERT_TRUE(sidecar->wait_for_output("received SIGINT again")) << sidecar->output();
+  EXPECT_EQ(sidecar->wait_exit(std::chrono::seconds(30)), 0) << sidecar->output();
+  EXPECT_EQ(db_.count("SELECT count(*) FROM events"), 50);
+  EXPECT_EQ(db_.count("SELECT count(*) FROM batches WHERE data IS NULL"), 0) << "the last batch was closed";
+}
+
 }  // namespace
 }  // namespace fls::test

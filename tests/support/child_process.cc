@@ -97,9 +97,13 @@ int ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
   return -1;
 }
 
+void ChildProcess::signal(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
 int ChildProcess::stop(int signal, std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;
-  kill(pid_, signal);
+  this->signal(signal);
   return wait_exit(timeout);
 }
 
