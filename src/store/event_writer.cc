@@ -280,7 +280,12 @@ void EventWriter::flush() {
 void EventWriter::run_committer() {
   std::unique_lock lock(pipeline_mutex_);
   for (;;) {
-    pipeline_cv_.wait(lock, [this] { return pending_ || committer_exit_; });
+    if (!pipeline_cv_.wait_for(lock, options_.idle_check_interval, [this] { return pending_ || committer_exit_; })) {
+      lock.unlock();
+      check_database();
+      lock.lock();
+      continue;
+    }
     if (!pending_) return;
     lock.unlock();
     commit(*pending_);  // the writer does not touch pending_ while it is set
@@ -290,6 +295,24 @@ void EventWriter::run_committer() {
     pipeline_cv_.notify_all();
     queue_.wake();  // the writer may be waiting for this to hand over its next group
     lock.lock();
+  }
+}
+
+void EventWriter::check_database() {
+  std::string failure;
+  try {
+    repository_.check_writable();
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  std::lock_guard lock(mutex_);
+  const bool ok = failure.empty();
+  if (ok == stats_.database_ok) return;  // logged once per change, not at every check
+  stats_.database_ok = ok;
+  if (ok) {
+    spdlog::info("event writer: the database takes writes again");
+  } else {
+    spdlog::error("event writer: the database does not take writes: {}", failure);
   }
 }
 

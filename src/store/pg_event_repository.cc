@@ -1,6 +1,8 @@
 #include "fls/store/pg_event_repository.h"
 
 #include <pqxx/pqxx>
+#include <stdexcept>
+#include <string_view>
 
 #include "fls/store/batch_archive.h"
 #include "fls/store/pg_sql.h"
@@ -14,6 +16,19 @@ void PgEventRepository::commit(const CommitGroup& group) {
   } catch (...) {
     // Whatever state the connection is in (broken, or inside a failed transaction), the
     // retry starts on a new one.
+    session_.reset();
+    throw;
+  }
+}
+
+void PgEventRepository::check_writable() {
+  try {
+    if (!session_) session_ = std::make_unique<PqSession>(uri_);
+    const auto standby = session_->exec("SELECT pg_is_in_recovery()");
+    if (std::string_view(PQgetvalue(standby.get(), 0, 0)) == "t") {
+      throw std::runtime_error("the database is a read-only standby");
+    }
+  } catch (...) {
     session_.reset();
     throw;
   }

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "admin_client.h"
 #include "sidecar_fixture.h"
 
 namespace fls::test {
@@ -91,14 +92,18 @@ TEST_F(SidecarFaultTest, MessagesSentWhileTheKmsIsAwayAreDeliveredWhenItReturns)
   EXPECT_EQ(verify_everything_stored(), 250u);
 }
 
-// Restarts the test cluster that scripts/test.sh started (FLS_PG_DIR), dropping every connection.
-void restart_postgres() {
+// Runs pg_ctl `action` on the test cluster that scripts/test.sh started (FLS_PG_DIR).
+void pg_ctl(const std::string& action) {
   const char* dir = std::getenv("FLS_PG_DIR");
   ASSERT_NE(dir, nullptr) << "FLS_PG_DIR is not set: run the tests through scripts/test.sh";
-  const std::string pg_ctl = "/usr/lib/postgresql/15/bin/pg_ctl -D " + std::string(dir) + "/data -m fast -w restart";
+  const std::string pg_ctl = "/usr/lib/postgresql/15/bin/pg_ctl -D " + std::string(dir) + "/data -l " +
+                             std::string(dir) + "/postgres.log -m fast -w " + action;
   const std::string command = (geteuid() == 0 ? "runuser -u postgres -- " : "") + pg_ctl + " > /dev/null";
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
 }
+
+// Restarts the test cluster, dropping every connection.
+void restart_postgres() { pg_ctl("restart"); }
 
 TEST_F(SidecarFaultTest, APostgresRestartUnderLoadLosesNothing) {
   auto sidecar = start_sidecar({{"SIDE_BATCH_TIME_INTERVAL", "500"}});
@@ -113,6 +118,32 @@ TEST_F(SidecarFaultTest, APostgresRestartUnderLoadLosesNothing) {
       << "the restart did not interrupt the writer; the test proved nothing";
   EXPECT_EQ(db_.count("SELECT count(*) FROM events"), kSent);
   EXPECT_EQ(verify_everything_stored(), static_cast<std::size_t>(kSent));
+}
+
+// /ready polled until it answers `status` (no event to wait on across processes), bounded.
+bool ready_becomes(std::uint16_t health_port, unsigned status, std::string& body) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto response = http_request(health_port, "GET", "/ready");
+    body = response.body;
+    if (response.status == status) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+TEST_F(SidecarFaultTest, ReadinessFollowsTheDatabaseWhileIdle) {
+  auto sidecar = start_sidecar({{"SIDE_BATCH_SIZE", "5"}});
+  std::string body;
+  ASSERT_TRUE(ready_becomes(health_port_, 200, body)) << body << sidecar->output();
+  pg_ctl("stop");  // nothing is being written: only the idle check can notice
+  const bool noticed = ready_becomes(health_port_, 503, body);
+  pg_ctl("start");
+  ASSERT_TRUE(noticed) << body << sidecar->output();
+  EXPECT_NE(body.find("the database is not accepting writes"), std::string::npos) << body;
+  ASSERT_TRUE(ready_becomes(health_port_, 200, body)) << body << sidecar->output();
+  ASSERT_TRUE(send_frames(intake_port_, numbered("after the outage #", 10)));
+  ASSERT_TRUE(wait_for_acknowledged_events(10, std::chrono::seconds(60))) << sidecar->output();
 }
 
 }  // namespace

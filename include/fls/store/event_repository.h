@@ -68,6 +68,11 @@ class EventRepository {
   // and not written twice.
   virtual void commit(const CommitGroup& group) = 0;
 
+  // Throws unless the database takes writes (reachable, and not a read-only standby). The
+  // writer calls it when it has had nothing to commit for a while, so that readiness reports
+  // an outage even when no messages arrive.
+  virtual void check_writable() = 0;
+
   // Batches left open, oldest first, with their events' signed rows in sequence order.
   virtual std::vector<OpenBatch> open_batches() = 0;
   // Closed batches the KMS has not confirmed, oldest first.

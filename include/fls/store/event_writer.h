@@ -36,6 +36,9 @@ struct EventWriterOptions {
   std::size_t batch_size = 64;
   std::chrono::milliseconds batch_interval{300'000};
   std::size_t max_rows_per_commit = 4096;
+  // With nothing to commit for this long, the committer checks that the database takes
+  // writes, so readiness follows the database while idle.
+  std::chrono::milliseconds idle_check_interval{5000};
 };
 
 struct EventWriterStats {
@@ -111,6 +114,7 @@ class EventWriter {
   std::chrono::steady_clock::time_point next_wake() const;
 
   void run_committer();
+  void check_database();
   void commit(PendingCommit& pending);
   void committed(PendingCommit& pending);
 
@@ -135,8 +139,8 @@ class EventWriter {
   std::chrono::steady_clock::time_point batch_deadline_;
   EventCounter counter_;
 
-  // The hand-over to the committer thread. The repository is used by one thread at a time:
-  // the committer while a group is pending, the writer (recovery reads) only when it is not.
+  // The hand-over to the committer thread. The committer alone commits and checks the
+  // database; the writer reads from the repository (recovery) only while nothing is pending.
   mutable std::mutex pipeline_mutex_;
   std::condition_variable pipeline_cv_;
   std::optional<PendingCommit> pending_;

@@ -1,6 +1,7 @@
 #pragma once
 // EventRepository on PostgreSQL, with the schema of migrations/sidecar: groups are written
-// with binary COPY on a libpq session, recovery reads use libpqxx.
+// with binary COPY on a libpq session (also used by check_writable, on the same thread);
+// recovery reads use libpqxx connections of their own.
 #include <memory>
 #include <string>
 
@@ -15,6 +16,7 @@ class PgEventRepository final : public EventRepository {
   explicit PgEventRepository(std::string uri) : uri_(std::move(uri)) {}
 
   void commit(const CommitGroup& group) override;
+  void check_writable() override;
   std::vector<OpenBatch> open_batches() override;
   std::vector<BatchRecord> unacknowledged_batches() override;
 
