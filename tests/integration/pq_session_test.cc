@@ -101,13 +101,18 @@ TEST_F(PqSessionTest, ServerErrorsThrowAndTheSessionStaysUsable) {
 }
 
 TEST_F(PqSessionTest, AMalformedUuidIsRefusedBeforeItIsSent) {
-  PqSession session(db_.uri());
-  EXPECT_THROW(session.copy_binary("t (id, n, b, s, ts)",
-                                   [](BinaryCopyWriter& out) {
-                                     out.row(5);
-                                     out.uuid("{7c9e6679-7425-40de-944b-e07fc1f90ae7}");
-                                   }),
-               std::runtime_error);
+  for (const char* bad : {"{7c9e6679-7425-40de-944b-e07fc1f90ae7}", "7c9e6679742540de944be07fc1f90ae7",
+                          "7c9e6679-7425-40de-944b-e07fc1f90ae", "7c9e6679-7425-40de-944b+e07fc1f90ae7",
+                          "7c9e6679-7425-40de-944b-e07fc1f90ag7"}) {
+    PqSession session(db_.uri());
+    EXPECT_THROW(session.copy_binary("t (id, n, b, s, ts)",
+                                     [&](BinaryCopyWriter& out) {
+                                       out.row(5);
+                                       out.uuid(bad);
+                                     }),
+                 std::runtime_error)
+        << bad;
+  }
 }
 
 TEST(PqSessionConnectTest, AnUnreachableServerThrowsWithLibpqsMessage) {
