@@ -96,8 +96,12 @@ std::optional<SealedKeys> keys_of(pqxx::connection& c, const std::string& sideca
 std::vector<bool> insert_batches(pqxx::connection& c, const std::vector<NewBatch>& batches) {
   // One statement for all of them: the rows travel as one JSON array, which needs no quoting
   // of our own whatever the signatures contain.
+  // An id repeated within the list is sent once, its first occurrence, so which signature is
+  // stored never depends on the order PostgreSQL reads the rows in.
   nlohmann::json rows = nlohmann::json::array();
+  std::set<std::string> listed;
   for (const auto& b : batches) {
+    if (!listed.insert(b.batch_id).second) continue;
     rows.push_back({{"batch_id", b.batch_id}, {"sidecar_id", b.sidecar_id}, {"signature", b.signature}});
   }
   pqxx::work tx(c);

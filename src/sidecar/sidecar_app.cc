@@ -89,7 +89,7 @@ void SidecarApp::wait_for_signal() {
   signals_->async_wait([&](boost::system::error_code ec, int signal) { received.set_value(ec ? 0 : signal); });
   const int signal = received.get_future().get();
   spdlog::info("received {}, stopping", signal_name(signal));
-  ignore_repeated_signals();
+  asio::post(io_, [this] { ignore_repeated_signals(); });  // the set belongs to the I/O thread
 }
 
 // A repeated SIGTERM or Ctrl-C must not cut the graceful stop short and lose what was read:
@@ -120,16 +120,25 @@ bool SidecarApp::stop(std::chrono::milliseconds timeout) {
   intake_stopped->get_future().wait_until(deadline);
   // Store what was read and close the last batch; let the KMS acknowledge what it can in the
   // time left, so the next start has little to re-send; then commit those acknowledgements.
-  bool stored = writer_->drain(deadline);
+  const bool stored = writer_->drain(deadline);
   if (stored) {
+    // The KMS may use the time left but a moment, which is kept for recording what it
+    // acknowledged.
+    const auto kms_deadline =
+        deadline - std::min<std::chrono::steady_clock::duration>(timeout / 10, std::chrono::seconds(1));
     auto delivered = std::make_shared<std::promise<void>>();
     kms_->when_delivered([delivered] { delivered->set_value(); });
-    if (delivered->get_future().wait_until(deadline) != std::future_status::ready) {
+    if (delivered->get_future().wait_until(kms_deadline) != std::future_status::ready) {
       spdlog::warn("stopping: the KMS did not acknowledge every batch in time; they are sent again at the next start");
     }
   }
-  stored = writer_->stop(deadline) && stored;
-  if (!stored) spdlog::error("stopping: the database did not take the last received messages in time");
+  const bool finished = writer_->stop(deadline);
+  if (!stored) {
+    spdlog::error("stopping: the database did not take the last received messages in time");
+  } else if (!finished) {
+    spdlog::warn("stopping: the last acknowledgements were not recorded in time; those batches are sent again at "
+                 "the next start");
+  }
   kms_->stop();
   query_worker_.stop();
   io_.stop();

@@ -281,6 +281,8 @@ void EventWriter::run_committer() {
   std::unique_lock lock(pipeline_mutex_);
   for (;;) {
     if (!pipeline_cv_.wait_for(lock, options_.idle_check_interval, [this] { return pending_ || committer_exit_; })) {
+      // Not while stopping: a database that does not answer must not hold the stop up.
+      if (stopping_ || abandon_) continue;
       lock.unlock();
       check_database();
       lock.lock();

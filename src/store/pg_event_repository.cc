@@ -22,15 +22,21 @@ void PgEventRepository::commit(const CommitGroup& group) {
 }
 
 void PgEventRepository::check_writable() {
-  try {
-    if (!session_) session_ = std::make_unique<PqSession>(uri_);
-    const auto standby = session_->exec("SELECT pg_is_in_recovery()");
-    if (std::string_view(PQgetvalue(standby.get(), 0, 0)) == "t") {
-      throw std::runtime_error("the database is a read-only standby");
+  // A kept connection may have been closed while idle (a restart, a pooler's timeout): that
+  // alone is no outage, so a failure counts only if a new connection fails too.
+  const bool reused = session_ != nullptr;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      if (!session_) session_ = std::make_unique<PqSession>(uri_);
+      const auto standby = session_->exec("SELECT pg_is_in_recovery()");
+      if (std::string_view(PQgetvalue(standby.get(), 0, 0)) == "t") {
+        throw std::runtime_error("the database is a read-only standby");
+      }
+      return;
+    } catch (...) {
+      session_.reset();
+      if (!reused || attempt > 0) throw;
     }
-  } catch (...) {
-    session_.reset();
-    throw;
   }
 }
 

@@ -104,7 +104,21 @@ void BinaryCopyWriter::finish() {
   flush();
 }
 
-PqSession::PqSession(const std::string& uri) : conn_(PQconnectdb(uri.c_str())) {
+namespace {
+
+// Defaults for what the URI leaves unset (listed first, so the URI's own values win): a
+// database that stops answering must fail a connect or a commit within a bounded time, not
+// hold the writer (and a graceful stop) for the kernel's TCP timeouts of many minutes.
+PGconn* connect(const std::string& uri) {
+  const char* const keywords[] = {"connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                                  "tcp_user_timeout", "dbname", nullptr};
+  const char* const values[] = {"10", "30", "10", "3", "30000", uri.c_str(), nullptr};
+  return PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+}
+
+}  // namespace
+
+PqSession::PqSession(const std::string& uri) : conn_(connect(uri)) {
   if (conn_ == nullptr) throw std::runtime_error("libpq could not allocate a connection");
   // Text travels as UTF-8 whatever the server's default client encoding is.
   if (PQstatus(conn_) != CONNECTION_OK || PQsetClientEncoding(conn_, "UTF8") != 0) {
@@ -137,8 +151,16 @@ void PqSession::copy_binary(const std::string& target, const std::function<void(
     }
   }
   BinaryCopyWriter writer(conn_);
-  write(writer);
-  writer.finish();
+  try {
+    write(writer);
+    writer.finish();
+  } catch (...) {
+    // End the COPY as failed, so the connection is ready for the next statement.
+    if (PQputCopyEnd(conn_, "the rows could not be encoded") == 1) {
+      while (PGresult* raw = PQgetResult(conn_)) PQclear(raw);
+    }
+    throw;
+  }
   if (PQputCopyEnd(conn_, nullptr) != 1) throw libpq_error(PQerrorMessage(conn_));
   std::optional<std::runtime_error> error;
   while (PGresult* raw = PQgetResult(conn_)) {  // read to the end, so the connection is idle again

@@ -100,11 +100,11 @@ TEST_F(PqSessionTest, ServerErrorsThrowAndTheSessionStaysUsable) {
   EXPECT_EQ(db_.count("SELECT count(*) FROM t"), 0);
 }
 
-TEST_F(PqSessionTest, AMalformedUuidIsRefusedBeforeItIsSent) {
+TEST_F(PqSessionTest, AMalformedUuidIsRefusedBeforeItIsSentAndTheSessionStaysUsable) {
+  PqSession session(db_.uri());
   for (const char* bad : {"{7c9e6679-7425-40de-944b-e07fc1f90ae7}", "7c9e6679742540de944be07fc1f90ae7",
                           "7c9e6679-7425-40de-944b-e07fc1f90ae", "7c9e6679-7425-40de-944b+e07fc1f90ae7",
                           "7c9e6679-7425-40de-944b-e07fc1f90ag7"}) {
-    PqSession session(db_.uri());
     EXPECT_THROW(session.copy_binary("t (id, n, b, s, ts)",
                                      [&](BinaryCopyWriter& out) {
                                        out.row(5);
@@ -112,7 +112,10 @@ TEST_F(PqSessionTest, AMalformedUuidIsRefusedBeforeItIsSent) {
                                      }),
                  std::runtime_error)
         << bad;
+    const auto one = session.exec("SELECT 1");  // the failed COPY was ended
+    EXPECT_STREQ(PQgetvalue(one.get(), 0, 0), "1");
   }
+  EXPECT_EQ(db_.count("SELECT count(*) FROM t"), 0);
 }
 
 TEST(PqSessionConnectTest, AnUnreachableServerThrowsWithLibpqsMessage) {
