@@ -66,6 +66,24 @@ struct ExecArgs {
   }
 };
 
+// The child's side of a fork: stdin from /dev/null, the given stdout and stderr, no other
+// inherited descriptors, then the program (found on PATH when `search_path`). Allocates nothing.
+[[noreturn]] void exec_child(const ExecArgs& args, int stdout_fd, int stderr_fd, bool search_path) {
+  const int null_fd = open("/dev/null", O_RDONLY);
+  if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
+  dup2(stdout_fd, STDOUT_FILENO);
+  dup2(stderr_fd, STDERR_FILENO);
+  closefrom(3);
+  signal(SIGPIPE, SIG_DFL);
+  if (search_path) {
+    execvpe(args.argv[0], args.argv.data(), args.envp.data());
+  } else {
+    execve(args.argv[0], args.argv.data(), args.envp.data());
+  }
+  dprintf(STDERR_FILENO, "fls-bench: cannot execute %s: %s\n", args.argv[0], std::strerror(errno));
+  _exit(127);
+}
+
 }  // namespace
 
 void install_signal_handlers() {
@@ -209,15 +227,7 @@ Child::Child(std::string name, const std::string& binary, const std::map<std::st
     // fls-bench dying (even by SIGKILL) must not leave a sidecar behind.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
-    const int null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
-    dup2(log_fd, STDOUT_FILENO);
-    dup2(log_fd, STDERR_FILENO);
-    closefrom(3);
-    signal(SIGPIPE, SIG_DFL);
-    execve(args.argv[0], args.argv.data(), args.envp.data());
-    dprintf(STDERR_FILENO, "fls-bench: cannot execute %s: %s\n", args.argv[0], std::strerror(errno));
-    _exit(127);
+    exec_child(args, log_fd, log_fd, /*search_path=*/false);
   }
   const int fork_errno = errno;
   close(log_fd);
@@ -287,17 +297,7 @@ int run_command(const std::vector<std::string>& argv, const std::map<std::string
     throw std::runtime_error("pipe failed");
   }
   const pid_t pid = fork();
-  if (pid == 0) {
-    const int null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
-    dup2(captured_stdout != nullptr ? pipe_fds[1] : log_fd, STDOUT_FILENO);
-    dup2(log_fd, STDERR_FILENO);
-    closefrom(3);
-    signal(SIGPIPE, SIG_DFL);
-    execvpe(args.argv[0], args.argv.data(), args.envp.data());
-    dprintf(STDERR_FILENO, "fls-bench: cannot execute %s: %s\n", args.argv[0], std::strerror(errno));
-    _exit(127);
-  }
+  if (pid == 0) exec_child(args, captured_stdout != nullptr ? pipe_fds[1] : log_fd, log_fd, /*search_path=*/true);
   close(log_fd);
   if (pipe_fds[1] >= 0) close(pipe_fds[1]);
   if (pid < 0) {

@@ -723,17 +723,17 @@ void run_baselines(const std::string& uri, const RunSpec& spec, RunResult& r) {
       copy_db.copy_binary("events (event_id, sidecar_id, batch_id, sequence, message, signature, created)",
                           [&](fls::BinaryCopyWriter& out) {
                             for (long long row = first; row < end; ++row) {
-                              const Row& r_ = rows[static_cast<std::size_t>(row - first)];
+                              const Row& stored = rows[static_cast<std::size_t>(row - first)];
                               maker.write(static_cast<int>(row / spec.messages),
                                           static_cast<long>(row % spec.messages), payload.data());
                               out.row(7);
-                              out.uuid(r_.event_id);
+                              out.uuid(stored.event_id);
                               out.uuid(sidecar_id);
                               out.uuid(batches[static_cast<std::size_t>(row - first) / batch_size].first);
                               out.int8(row + 1);
                               out.bytes(payload);
-                              out.bytes(r_.signature);
-                              out.timestamptz(r_.created_ms);
+                              out.bytes(stored.signature);
+                              out.timestamptz(stored.created_ms);
                             }
                           });
       copy_db.exec("COMMIT");

@@ -1,6 +1,5 @@
 #include "fls/config/kms_config.h"
 
-
 namespace fls {
 
 KmsConfig load_kms_config(const EnvReader& env) {

@@ -1,6 +1,5 @@
 #include "fls/config/sidecar_config.h"
 
-
 namespace fls {
 
 SidecarConfig load_sidecar_config(const EnvReader& env) {

@@ -18,7 +18,6 @@ std::vector<std::uint8_t> bytes_of(const pqxx::field& field) {
   return std::vector<std::uint8_t>(value.data(), value.data() + value.size());
 }
 
-
 Instant instant_from_micros(std::int64_t micros) {
   std::int64_t seconds = micros / 1'000'000;
   std::int64_t rest = micros % 1'000'000;

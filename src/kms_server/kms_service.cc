@@ -419,7 +419,7 @@ void KmsService::store_batch(PendingBatch batch) {
     }
     std::vector<NewBatch> rows;
     rows.reserve(batches.size());
-    for (const auto& b : batches) rows.push_back(b.row);
+    for (auto& b : batches) rows.push_back(std::move(b.row));  // the callbacks hold what they need
     try {
       auto inserted = insert_batches(connection, rows);
       asio::post(self->io_, [batches = std::move(batches), inserted = std::move(inserted)] {
