@@ -29,11 +29,16 @@ EventWriter::~EventWriter() {
   pipeline_cv_.notify_all();
   queue_.wake();
   if (thread_.joinable()) thread_.join();
-  if (committer_thread_.joinable()) committer_thread_.join();
+  for (auto& lane : lanes_) {
+    if (lane.joinable()) lane.join();
+  }
 }
 
 void EventWriter::start() {
-  committer_thread_ = std::thread([this] { run_committer(); });
+  for (std::size_t i = 0; i < std::max<std::size_t>(options_.committer_lanes, 1); ++i) {
+    sessions_.push_back(repository_.open_session());
+  }
+  for (auto& session : sessions_) lanes_.emplace_back([this, &session] { run_lane(*session); });
   thread_ = std::thread([this] { run(); });
 }
 
@@ -63,7 +68,7 @@ bool EventWriter::stop(std::chrono::steady_clock::time_point deadline) {
     committer_exit_ = true;
   }
   pipeline_cv_.notify_all();
-  committer_thread_.join();
+  for (auto& lane : lanes_) lane.join();
   return true;
 }
 
@@ -93,20 +98,19 @@ void EventWriter::run() {
     handle_commands();
     if (current_) take_messages();
     if (open_ && std::chrono::steady_clock::now() >= batch_deadline_) close_open_batch();
-    const bool busy = committer_busy();
     if (!building_.group.empty()) {
-      if (!busy) {
+      if (!all_lanes_busy()) {
         submit_group();
       } else if (building_.group.events.size() >= options_.max_rows_per_commit) {
-        wait_committer_idle();  // the next group is full: nothing to do until it can go
+        wait_for_free_lane();  // the next group is full: nothing to do until it can go
       } else {
-        // More messages join the next group while the committer works; it wakes the queue
+        // More messages join the next group while the lanes work; a lane wakes the queue
         // when it is done.
         queue_.wait(next_wake(), current_.has_value());
       }
       continue;
     }
-    const bool all_stored = (!current_ || queue_.waiting_messages() == 0) && !busy;
+    const bool all_stored = (!current_ || queue_.waiting_messages() == 0) && nothing_in_flight();
     if (draining_ && all_stored) {
       if (open_) {
         close_open_batch();
@@ -249,61 +253,75 @@ void EventWriter::close_open_batch() {
 
 void EventWriter::submit_group() {
   building_.sidecar_id = current_ ? current_->sidecar_id : std::string();
-  // Groups commit in order, so the open batch's row is in the database before any later
-  // group that closes it.
+  // The open batch's row is now written by this group; whichever later group closes it
+  // changes the row only after this one is committed.
   if (open_) open_->stored = true;
   {
     std::lock_guard lock(pipeline_mutex_);
-    pending_.emplace(std::move(building_));
+    in_flight_.push_back(InFlight{std::move(building_), submitted_++});
   }
   pipeline_cv_.notify_all();
   building_ = PendingCommit{};
 }
 
-bool EventWriter::committer_busy() const {
+bool EventWriter::all_lanes_busy() const {
   std::lock_guard lock(pipeline_mutex_);
-  return pending_.has_value();
+  return in_flight_.size() >= lanes_.size();
 }
 
-void EventWriter::wait_committer_idle() {
+bool EventWriter::nothing_in_flight() const {
+  std::lock_guard lock(pipeline_mutex_);
+  return in_flight_.empty();
+}
+
+void EventWriter::wait_for_free_lane() {
   std::unique_lock lock(pipeline_mutex_);
-  pipeline_cv_.wait(lock, [this] { return !pending_ || abandon_; });
+  pipeline_cv_.wait(lock, [this] { return in_flight_.size() < lanes_.size() || abandon_; });
+}
+
+void EventWriter::wait_all_committed() {
+  std::unique_lock lock(pipeline_mutex_);
+  pipeline_cv_.wait(lock, [this] { return in_flight_.empty() || abandon_; });
 }
 
 void EventWriter::flush() {
-  wait_committer_idle();
+  wait_all_committed();
   if (abandon_ || building_.group.empty()) return;
   submit_group();
-  wait_committer_idle();
+  wait_all_committed();
 }
 
-void EventWriter::run_committer() {
+void EventWriter::run_lane(GroupSession& session) {
   std::unique_lock lock(pipeline_mutex_);
   for (;;) {
-    if (!pipeline_cv_.wait_for(lock, options_.idle_check_interval, [this] { return pending_ || committer_exit_; })) {
-      // Not while stopping: a database that does not answer must not hold the stop up.
-      if (stopping_ || abandon_) continue;
+    InFlight* next = nullptr;
+    const auto unclaimed = [&] {
+      const auto it = std::find_if(in_flight_.begin(), in_flight_.end(), [](const InFlight& g) { return !g.claimed; });
+      next = it == in_flight_.end() ? nullptr : &*it;
+      return next != nullptr;
+    };
+    if (!pipeline_cv_.wait_for(lock, options_.idle_check_interval, [&] { return unclaimed() || committer_exit_ || abandon_; })) {
+      // Only while nothing at all is in flight (a failing commit speaks for itself), and not
+      // while stopping: a database that does not answer must not hold the stop up.
+      if (!in_flight_.empty() || stopping_ || abandon_) continue;
       lock.unlock();
-      check_database();
+      check_database(session);
       lock.lock();
       continue;
     }
-    if (!pending_) return;
+    if (abandon_ || !next) return;  // abandoned, or told to exit with nothing left to claim
+    next->claimed = true;
     lock.unlock();
-    commit(*pending_);  // the writer does not touch pending_ while it is set
-    lock.lock();
-    pending_.reset();
-    lock.unlock();
-    pipeline_cv_.notify_all();
-    queue_.wake();  // the writer may be waiting for this to hand over its next group
+    // Groups are only appended and popped from the front once committed, so `next` stays put.
+    if (!commit_in_order(session, *next)) return;
     lock.lock();
   }
 }
 
-void EventWriter::check_database() {
+void EventWriter::check_database(GroupSession& session) {
   std::string failure;
   try {
-    repository_.check_writable();
+    session.check_writable();
   } catch (const std::exception& e) {
     failure = e.what();
   }
@@ -318,12 +336,21 @@ void EventWriter::check_database() {
   }
 }
 
-void EventWriter::commit(PendingCommit& pending) {
+bool EventWriter::wait_turn(std::uint64_t serial) {
+  std::unique_lock lock(pipeline_mutex_);
+  pipeline_cv_.wait(lock, [&] { return committed_ == serial || abandon_; });
+  return !abandon_;
+}
+
+bool EventWriter::commit_in_order(GroupSession& session, InFlight& group) {
+  CommitGroup& rows = group.commit.group;
   Backoff backoff;
   for (;;) {
     const auto started = std::chrono::steady_clock::now();
     try {
-      repository_.commit(pending.group);
+      const bool open = session.begin(rows);
+      if (!wait_turn(group.serial)) return false;
+      if (open) session.commit(rows);
       std::lock_guard lock(mutex_);
       stats_.commit_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       break;
@@ -335,15 +362,25 @@ void EventWriter::commit(PendingCommit& pending) {
       }
       const auto delay = backoff.next();
       spdlog::error("event writer: commit of {} event(s) failed after {} ms, retrying in {} ms: {}",
-                    pending.group.events.size(),
+                    rows.events.size(),
                     std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started).count(),
                     delay.count(), e.what());
       sleep_unless_stopping(delay, abandon_);
-      if (abandon_) return;
+      if (abandon_) return false;
     }
   }
-  committed(pending);
+  committed(group.commit);
+  PendingCommit done;  // freed outside the lock
+  {
+    std::lock_guard lock(pipeline_mutex_);
+    done = std::move(in_flight_.front().commit);  // this group: groups commit in order
+    in_flight_.pop_front();
+    ++committed_;
+  }
+  pipeline_cv_.notify_all();
+  queue_.wake();  // the writer may be waiting for a free lane to hand over its next group
+  return true;
 }
 
 void EventWriter::committed(PendingCommit& pending) {

@@ -76,6 +76,7 @@ TEST(SidecarConfigDefaults, ProductSettingsMatchTheReadme) {
   EXPECT_EQ(c.max_queued_bytes, 8388608u);
   EXPECT_EQ(c.max_connections, 1024u);
   EXPECT_EQ(c.store_max_rows, 4096u);
+  EXPECT_EQ(c.store_connections, 2u);
   EXPECT_EQ(c.shutdown_timeout, std::chrono::milliseconds(20000));
   EXPECT_EQ(c.log_level, "info");
   EXPECT_FALSE(c.kms_ca_file);
@@ -174,6 +175,14 @@ TEST(SidecarConfigErrors, BatchSizeZero) {
 TEST(SidecarConfigErrors, NegativeBatchSize) {
   const std::string message = error_of({{"SIDE_BATCH_SIZE", "-1"}});
   EXPECT_TRUE(starts_with(message, "SIDE_BATCH_SIZE")) << message;
+}
+
+TEST(SidecarConfigErrors, StoreConnectionsOutsideOneToSixteen) {
+  for (const char* value : {"0", "17", "two"}) {
+    const std::string message = error_of({{"SIDE_STORE_CONNECTIONS", value}});
+    EXPECT_TRUE(starts_with(message, "SIDE_STORE_CONNECTIONS")) << value << ": " << message;
+  }
+  EXPECT_EQ(load({{"SIDE_STORE_CONNECTIONS", "1"}}).store_connections, 1u);
 }
 
 TEST(SidecarConfigErrors, IntervalsMustBePositiveWholeMilliseconds) {

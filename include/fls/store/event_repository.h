@@ -1,7 +1,8 @@
 #pragma once
-// What the event writer needs from the database, as one interface so the writer's logic
-// (sequences, signing, batching, recovery) can be tested without PostgreSQL.
+// What the event writer needs from the database. Interfaces, so that tests can wrap the real
+// ones to put faults in between.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,7 +39,7 @@ struct BatchRecord {
 };
 
 // Everything one transaction writes. Applying the same group twice must be detected, not
-// duplicated (see EventRepository::commit).
+// duplicated (see GroupSession::begin).
 struct CommitGroup {
   std::optional<SidecarRecord> sidecar;   // a new registration
   std::vector<BatchRecord> new_batches;   // first written now: open, or already closed
@@ -53,25 +54,40 @@ struct CommitGroup {
   }
 };
 
-// A batch left open by an earlier run (or an earlier registration), with its rows rebuilt.
 struct OpenBatch {
   std::string batch_id;
   std::vector<SignedRow> rows;
+};
+
+// One database connection that commits groups, one transaction each. The writer runs a few
+// of them side by side: a group's rows are written while the group before it is still
+// committing, and the commits themselves happen strictly in order.
+class GroupSession {
+ public:
+  virtual ~GroupSession() = default;
+
+  // Opens the group's transaction and adds its new rows (registration, batches first written
+  // now, events). They may name rows that an earlier, still uncommitted group adds: foreign
+  // keys are checked at commit. False if an earlier attempt of this group did commit (only
+  // its reply was lost): nothing is left to do.
+  virtual bool begin(const CommitGroup& group) = 0;
+  // Once every earlier group is committed: changes the rows that existed before the group
+  // (batches closed, signed again, acknowledged) and commits.
+  virtual void commit(const CommitGroup& group) = 0;
+  // On any throw the transaction is gone; the caller retries the group from begin().
+
+  // Throws unless the database takes writes (reachable, and not a read-only standby). Called
+  // when the session has had nothing to commit for a while, so that readiness reports an
+  // outage even when no messages arrive.
+  virtual void check_writable() = 0;
 };
 
 class EventRepository {
  public:
   virtual ~EventRepository() = default;
 
-  // Writes the group in one transaction. Throws on failure; the caller retries the same
-  // group, and a group whose earlier attempt did commit (the reply was lost) is recognised
-  // and not written twice.
-  virtual void commit(const CommitGroup& group) = 0;
-
-  // Throws unless the database takes writes (reachable, and not a read-only standby). The
-  // writer calls it when it has had nothing to commit for a while, so that readiness reports
-  // an outage even when no messages arrive.
-  virtual void check_writable() = 0;
+  // A new session; it connects when first used.
+  virtual std::unique_ptr<GroupSession> open_session() = 0;
 
   // Batches left open, oldest first, with their events' signed rows in sequence order.
   virtual std::vector<OpenBatch> open_batches() = 0;

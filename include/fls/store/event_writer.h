@@ -1,10 +1,12 @@
 #pragma once
 // The event writer turns received messages into signed events and signed batches and commits
-// them (group commit: whatever is queued, up to a row limit, per transaction). Two threads form
-// a pipeline of depth one: the writer thread decides sequence numbers, signatures and batch
-// boundaries (so they need no locks) and builds the next group while the committer thread
-// writes the previous one, so signing never waits for the database and the database never
-// waits for signing. Groups are committed one at a time, in order.
+// them (group commit: whatever is queued, up to a row limit, per transaction). The writer
+// thread decides sequence numbers, signatures and batch boundaries (so they need no locks) and
+// builds the next group while committer lanes write the previous ones, so signing never waits
+// for the database. Each lane has a database session of its own: one lane writes a group's
+// rows while the lane before it is still committing, so the database's CPU and its WAL flush
+// overlap across groups. Commits happen strictly in submission order, and a group changes rows
+// of earlier groups (closing a batch they opened) only after those groups are committed.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -36,8 +38,9 @@ struct EventWriterOptions {
   std::size_t batch_size = 64;
   std::chrono::milliseconds batch_interval{300'000};
   std::size_t max_rows_per_commit = 4096;
-  // With nothing to commit for this long, the committer checks that the database takes
-  // writes, so readiness follows the database while idle.
+  std::size_t committer_lanes = 2;  // database sessions committing side by side
+  // With nothing to commit for this long, each lane checks that the database takes writes,
+  // so readiness follows the database while idle.
   std::chrono::milliseconds idle_check_interval{5000};
 };
 
@@ -86,7 +89,7 @@ class EventWriter {
   struct Open {
     std::string batch_id;
     std::vector<SignedRow> rows;
-    bool stored = false;          // its row was handed to the committer in an earlier group
+    bool stored = false;          // its row is written by an earlier group
     std::size_t group_index = 0;  // its place in building_.group.new_batches while not stored
   };
   // A group on its way to the database, with what is due once it is committed.
@@ -104,18 +107,30 @@ class EventWriter {
   void take_messages();
   void append_event(ReceivedMessage& message);
   void close_open_batch();
-  // Writer thread: hands the group being built to the committer, which must be idle.
+  // Writer thread: hands the group being built to a committer lane; one must be free.
   void submit_group();
-  bool committer_busy() const;
-  // Writer thread: waits until the committer has nothing left (or the writer is abandoned).
-  void wait_committer_idle();
+  bool all_lanes_busy() const;
+  bool nothing_in_flight() const;
+  // Writer thread: these wait until a lane is free / every submitted group is committed (or
+  // the writer is abandoned).
+  void wait_for_free_lane();
+  void wait_all_committed();
   // Writer thread: everything built so far is committed.
   void flush();
   std::chrono::steady_clock::time_point next_wake() const;
 
-  void run_committer();
-  void check_database();
-  void commit(PendingCommit& pending);
+  struct InFlight {
+    PendingCommit commit;
+    std::uint64_t serial;  // commit order
+    bool claimed = false;  // a lane is on it
+  };
+  void run_lane(GroupSession& session);
+  void check_database(GroupSession& session);
+  // Lane thread: writes and commits the group when its turn comes, retrying until it is
+  // committed. False if the writer was abandoned first.
+  bool commit_in_order(GroupSession& session, InFlight& group);
+  // Lane thread: waits until every group before `serial` is committed. False if abandoned.
+  bool wait_turn(std::uint64_t serial);
   void committed(PendingCommit& pending);
 
   EventRepository& repository_;
@@ -139,13 +154,16 @@ class EventWriter {
   std::chrono::steady_clock::time_point batch_deadline_;
   EventCounter counter_;
 
-  // The hand-over to the committer thread. The committer alone commits and checks the
-  // database; the writer reads from the repository (recovery) only while nothing is pending.
+  // The hand-over to the committer lanes. Only lanes commit and check the database; the
+  // writer reads from the repository (recovery) only while nothing is in flight.
   mutable std::mutex pipeline_mutex_;
   std::condition_variable pipeline_cv_;
-  std::optional<PendingCommit> pending_;
+  std::deque<InFlight> in_flight_;  // submitted, not yet committed, oldest first
+  std::uint64_t submitted_ = 0;     // serials handed out
+  std::uint64_t committed_ = 0;     // groups committed (and their results handed on), in order
   bool committer_exit_ = false;
-  std::thread committer_thread_;
+  std::vector<std::unique_ptr<GroupSession>> sessions_;
+  std::vector<std::thread> lanes_;
 
   std::atomic<bool> draining_{false};
   bool drained_ = false;  // guarded by done_mutex_

@@ -1,7 +1,7 @@
 #pragma once
-// EventRepository on PostgreSQL, with the schema of migrations/sidecar: groups are written
-// with binary COPY on a libpq session (also used by check_writable, on the same thread);
-// recovery reads use libpqxx connections of their own.
+// EventRepository on PostgreSQL, with the schema of migrations/sidecar: each group session
+// writes with binary COPY on a libpq session of its own; recovery reads use libpqxx
+// connections of their own.
 #include <memory>
 #include <string>
 
@@ -10,22 +10,36 @@
 
 namespace fls {
 
-class PgEventRepository final : public EventRepository {
+class PgGroupSession final : public GroupSession {
  public:
-  // Connects lazily: the first commit, and the first after a failure, (re)connect.
-  explicit PgEventRepository(std::string uri) : uri_(std::move(uri)) {}
+  // Connects lazily: the first use, and the first after a failure, (re)connect.
+  explicit PgGroupSession(std::string uri) : uri_(std::move(uri)) {}
 
+  bool begin(const CommitGroup& group) override;
   void commit(const CommitGroup& group) override;
   void check_writable() override;
+
+ private:
+  // Runs `step` on the session, connecting first if needed; a throw drops the connection, so
+  // whatever state it was in (broken, or inside a failed transaction), the retry starts anew.
+  template <typename Step>
+  auto on_session(Step step);
+
+  std::string uri_;
+  std::unique_ptr<PqSession> session_;
+  bool in_doubt_ = false;  // the last attempt failed after its transaction began: it may have committed
+};
+
+class PgEventRepository final : public EventRepository {
+ public:
+  explicit PgEventRepository(std::string uri) : uri_(std::move(uri)) {}
+
+  std::unique_ptr<GroupSession> open_session() override;
   std::vector<OpenBatch> open_batches() override;
   std::vector<BatchRecord> unacknowledged_batches() override;
 
  private:
-  void write_group(PqSession& db, const CommitGroup& group);
-
   std::string uri_;
-  std::unique_ptr<PqSession> session_;
-  bool in_doubt_ = false;  // the last commit attempt failed: it may have committed anyway
 };
 
 }  // namespace fls

@@ -1,0 +1,227 @@
+// The event writer's committer lanes against a real PostgreSQL: the next group's rows are
+// written while the group before it is still uncommitted (its rows name a batch that group
+// opened), yet commits, batch closes and deliveries happen strictly in order, also when the
+// earlier group's commit fails and is retried. Faults are put in by wrapping the real
+// sessions.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fls/common/ids.h"
+#include "fls/intake/intake_queue.h"
+#include "fls/store/event_writer.h"
+#include "fls/store/migration.h"
+#include "fls/store/migrator.h"
+#include "fls/store/pg_event_repository.h"
+#include "independent_crypto.h"
+#include "test_database.h"
+
+namespace fls {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kWaitLimit = 20s;  // bounds every wait in this file
+
+// What the wrapped sessions did, in order, with a way to wait for a step. Groups are named by
+// their first event's sequence number, or by what they do if they have no events.
+class Script {
+ public:
+  void record(std::string step) {
+    {
+      std::lock_guard lock(mutex_);
+      steps_.push_back(std::move(step));
+    }
+    cv_.notify_all();
+  }
+  bool wait_for(const std::string& step) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, kWaitLimit, [&] { return index_locked(step) >= 0; });
+  }
+  // Position of the first occurrence, or -1.
+  int index(const std::string& step) const {
+    std::lock_guard lock(mutex_);
+    return index_locked(step);
+  }
+  std::vector<std::string> steps() const {
+    std::lock_guard lock(mutex_);
+    return steps_;
+  }
+
+ private:
+  int index_locked(const std::string& step) const {
+    for (std::size_t i = 0; i < steps_.size(); ++i) {
+      if (steps_[i] == step) return static_cast<int>(i);
+    }
+    return -1;
+  }
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::string> steps_;
+};
+
+std::string group_name(const CommitGroup& group) {
+  if (!group.events.empty()) return std::to_string(group.events.front().sequence);
+  return group.sidecar ? "registration" : "closing";
+}
+
+// A real session whose first commit of the group starting at sequence `fail_group` waits until
+// the group starting at `wait_for_group` has begun, then fails as a lost connection would.
+class FaultySession final : public GroupSession {
+ public:
+  FaultySession(EventRepository& real, Script& script, std::int64_t fail_group, std::int64_t wait_for_group)
+      : real_(real), inner_(real.open_session()), script_(script), fail_group_(fail_group),
+        wait_for_group_(wait_for_group) {}
+
+  bool begin(const CommitGroup& group) override {
+    const bool open = inner_->begin(group);
+    script_.record("begun " + group_name(group));
+    return open;
+  }
+  void commit(const CommitGroup& group) override {
+    const std::string name = group_name(group);
+    script_.record("commit " + name);
+    if (name == std::to_string(fail_group_) && script_.index("failed " + name) < 0) {
+      if (!script_.wait_for("begun " + std::to_string(wait_for_group_))) {
+        script_.record("group " + std::to_string(wait_for_group_) + " never began");
+      }
+      inner_ = real_.open_session();  // the dropped connection takes the open transaction with it
+      script_.record("failed " + name);
+      throw std::runtime_error("injected: connection lost");
+    }
+    inner_->commit(group);
+    script_.record("committed " + name);
+  }
+  void check_writable() override { inner_->check_writable(); }
+
+ private:
+  EventRepository& real_;
+  std::unique_ptr<GroupSession> inner_;
+  Script& script_;
+  std::int64_t fail_group_;
+  std::int64_t wait_for_group_;
+};
+
+class FaultyRepository final : public EventRepository {
+ public:
+  FaultyRepository(const std::string& uri, Script& script, std::int64_t fail_group, std::int64_t wait_for_group)
+      : real_(uri), script_(script), fail_group_(fail_group), wait_for_group_(wait_for_group) {}
+  std::unique_ptr<GroupSession> open_session() override {
+    return std::make_unique<FaultySession>(real_, script_, fail_group_, wait_for_group_);
+  }
+  std::vector<OpenBatch> open_batches() override { return real_.open_batches(); }
+  std::vector<BatchRecord> unacknowledged_batches() override { return real_.unacknowledged_batches(); }
+
+ private:
+  PgEventRepository real_;
+  Script& script_;
+  std::int64_t fail_group_;
+  std::int64_t wait_for_group_;
+};
+
+class RecordingSink final : public BatchSink {
+ public:
+  void send_after_registration(std::string, std::vector<BatchToSend> batches) override { add(batches); }
+  void send(std::string, std::vector<BatchToSend> batches) override { add(batches); }
+  std::vector<std::string> batch_ids() const {
+    std::lock_guard lock(mutex_);
+    return ids_;
+  }
+
+ private:
+  void add(const std::vector<BatchToSend>& batches) {
+    std::lock_guard lock(mutex_);
+    for (const auto& b : batches) ids_.push_back(b.batch_id);
+  }
+  mutable std::mutex mutex_;
+  std::vector<std::string> ids_;
+};
+
+Registration make_registration(IdSource& ids) {
+  const auto row_key = test::random_bytes(32);
+  const auto pair = test::ed25519_from_seed(test::random_bytes(32));
+  const auto secret = pair.secret_key();
+  SecretBytes row(row_key.size());
+  std::copy(row_key.begin(), row_key.end(), row.data());
+  SecretBytes batch(secret.size());
+  std::copy(secret.begin(), secret.end(), batch.data());
+  auto signer = BatchSigner::from_secret_key(std::move(batch));
+  if (!signer) throw std::logic_error("test batch key refused");
+  return Registration{ids.next_uuid(), std::move(row), std::move(*signer)};
+}
+
+class EventWriterLanesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pqxx::connection conn(db_.uri());
+    apply_migrations(conn, "sidecar_schema_migrations", migrations::sidecar());
+  }
+  test::TestDatabase db_;
+};
+
+TEST_F(EventWriterLanesTest, AFailedCommitIsRetriedBeforeTheNextGroupWhoseRowsWereWrittenMeanwhileCommits) {
+  // Batches of 3, groups of 4: group 1 holds events 1-4 (batch P closed, batch Q opened with
+  // event 4), group 5 holds events 5-8 (Q closed by an UPDATE, R opened). Group 1's first
+  // commit fails only after group 5 has begun, so group 5's rows are written while the row of
+  // batch Q they name is not committed.
+  Script script;
+  FaultyRepository repository(db_.uri(), script, /*fail_group=*/1, /*wait_for_group=*/5);
+  IntakeQueue queue(1 << 20);
+  SystemClock clock;
+  auto ids = make_random_id_source();
+  RecordingSink sink;
+  EventWriterOptions options;
+  options.service_name = "LanesTest";
+  options.batch_size = 3;
+  options.max_rows_per_commit = 4;
+  options.committer_lanes = 2;
+  EventWriter writer(repository, queue, clock, *ids, sink, options);
+
+  // Queued before the registration opens the queue, so the writer finds all eight at once.
+  for (int i = 1; i <= 8; ++i) queue.push(ReceivedMessage{"message " + std::to_string(i), clock.now_ms()});
+  writer.start();
+  writer.use_registration(make_registration(*ids));
+  ASSERT_TRUE(writer.drain(std::chrono::steady_clock::now() + kWaitLimit)) << "not everything was stored";
+  ASSERT_TRUE(writer.stop(std::chrono::steady_clock::now() + kWaitLimit));
+
+  const auto steps = script.steps();
+  std::string all;
+  for (const auto& s : steps) all += s + "; ";
+  ASSERT_EQ(script.index("group 5 never began"), -1) << all;
+  ASSERT_GE(script.index("failed 1"), 0) << all;
+  // Group 5 began before group 1 was committed, and committed only after it.
+  EXPECT_LT(script.index("begun 5"), script.index("committed 1")) << all;
+  EXPECT_LT(script.index("committed 1"), script.index("commit 5")) << all;
+  EXPECT_LT(script.index("committed registration"), script.index("commit 1")) << all;
+  EXPECT_LT(script.index("committed 5"), script.index("commit closing")) << all;  // the drain closes R
+
+  // Every event once, in sequence, each linked to the batch that holds it; every batch closed.
+  const auto events = db_.query("SELECT e.sequence, convert_from(e.message, 'UTF8'), e.batch_id::text, b.data "
+                                "FROM events e JOIN batches b USING (batch_id) ORDER BY e.sequence");
+  ASSERT_EQ(events.size(), 8u);
+  std::vector<std::string> batch_of(9);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto row = events[static_cast<pqxx::result::size_type>(i)];
+    EXPECT_EQ(row[0].as<long long>(), static_cast<long long>(i + 1));
+    EXPECT_EQ(row[1].as<std::string>(), "message " + std::to_string(i + 1));
+    batch_of[i + 1] = row[2].as<std::string>();
+    ASSERT_FALSE(row[3].is_null()) << "event " << i + 1 << "'s batch is still open";
+    EXPECT_NE(row[3].as<std::string>().find("message " + std::to_string(i + 1)), std::string::npos);
+  }
+  EXPECT_EQ(batch_of[1], batch_of[3]);
+  EXPECT_EQ(batch_of[4], batch_of[6]);  // Q: opened by group 1, closed by group 5
+  EXPECT_EQ(batch_of[7], batch_of[8]);
+  EXPECT_EQ(db_.count("SELECT count(*) FROM batches"), 3);
+  // Delivered in the order they were closed, each once.
+  EXPECT_EQ(sink.batch_ids(), (std::vector<std::string>{batch_of[1], batch_of[4], batch_of[7]}));
+}
+
+}  // namespace
+}  // namespace fls
