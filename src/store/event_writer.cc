@@ -291,16 +291,18 @@ void EventWriter::flush() {
   wait_all_committed();
 }
 
+EventWriter::InFlight* EventWriter::first_unclaimed() {
+  const auto it = std::find_if(in_flight_.begin(), in_flight_.end(), [](const InFlight& g) { return !g.claimed; });
+  return it == in_flight_.end() ? nullptr : &*it;
+}
+
 void EventWriter::run_lane(GroupSession& session) {
   std::unique_lock lock(pipeline_mutex_);
   for (;;) {
-    InFlight* next = nullptr;
-    const auto unclaimed = [&] {
-      const auto it = std::find_if(in_flight_.begin(), in_flight_.end(), [](const InFlight& g) { return !g.claimed; });
-      next = it == in_flight_.end() ? nullptr : &*it;
-      return next != nullptr;
-    };
-    if (!pipeline_cv_.wait_for(lock, options_.idle_check_interval, [&] { return unclaimed() || committer_exit_ || abandon_; })) {
+    const bool woken = pipeline_cv_.wait_for(lock, options_.idle_check_interval, [this] {
+      return first_unclaimed() != nullptr || committer_exit_ || abandon_;
+    });
+    if (!woken) {
       // Only while nothing at all is in flight (a failing commit speaks for itself), and not
       // while stopping: a database that does not answer must not hold the stop up.
       if (!in_flight_.empty() || stopping_ || abandon_) continue;
@@ -309,16 +311,24 @@ void EventWriter::run_lane(GroupSession& session) {
       lock.lock();
       continue;
     }
+    InFlight* next = first_unclaimed();
     if (abandon_ || !next) return;  // abandoned, or told to exit with nothing left to claim
     next->claimed = true;
     lock.unlock();
-    // Groups are only appended and popped from the front once committed, so `next` stays put.
+    // The reference stays valid unlocked: std::deque's push_back keeps references to the
+    // elements already there, and only this lane pops this group (from the front, once it
+    // is committed).
     if (!commit_in_order(session, *next)) return;
     lock.lock();
   }
 }
 
 void EventWriter::check_database(GroupSession& session) {
+  std::uint64_t commits_before = 0;
+  {
+    std::lock_guard lock(mutex_);
+    commits_before = stats_.commits;
+  }
   std::string failure;
   try {
     session.check_writable();
@@ -326,6 +336,7 @@ void EventWriter::check_database(GroupSession& session) {
     failure = e.what();
   }
   std::lock_guard lock(mutex_);
+  if (stats_.commits != commits_before) return;  // a commit since the check began says more
   const bool ok = failure.empty();
   if (ok == stats_.database_ok) return;  // logged once per change, not at every check
   stats_.database_ok = ok;
@@ -342,8 +353,13 @@ bool EventWriter::wait_turn(std::uint64_t serial) {
   return !abandon_;
 }
 
+bool EventWriter::is_turn(std::uint64_t serial) const {
+  std::lock_guard lock(pipeline_mutex_);
+  return committed_ == serial;
+}
+
 bool EventWriter::commit_in_order(GroupSession& session, InFlight& group) {
-  CommitGroup& rows = group.commit.group;
+  const CommitGroup& rows = group.pending.group;
   Backoff backoff;
   for (;;) {
     const auto started = std::chrono::steady_clock::now();
@@ -355,6 +371,14 @@ bool EventWriter::commit_in_order(GroupSession& session, InFlight& group) {
       stats_.commit_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       break;
     } catch (const std::exception& e) {
+      if (!is_turn(group.serial)) {
+        // An earlier group is still uncommitted, and most likely failing the same way: it
+        // reports the failure and retries with backoff; this group tries again after it.
+        spdlog::debug("event writer: writing {} event(s) ahead of their turn failed, retrying after the group "
+                      "before them: {}", rows.events.size(), e.what());
+        if (!wait_turn(group.serial)) return false;
+        continue;
+      }
       {
         std::lock_guard lock(mutex_);
         ++stats_.commit_failures;
@@ -370,11 +394,11 @@ bool EventWriter::commit_in_order(GroupSession& session, InFlight& group) {
       if (abandon_) return false;
     }
   }
-  committed(group.commit);
+  committed(group.pending);
   PendingCommit done;  // freed outside the lock
   {
     std::lock_guard lock(pipeline_mutex_);
-    done = std::move(in_flight_.front().commit);  // this group: groups commit in order
+    done = std::move(in_flight_.front().pending);  // this group: groups commit in order
     in_flight_.pop_front();
     ++committed_;
   }

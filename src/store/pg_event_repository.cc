@@ -85,10 +85,11 @@ void PgGroupSession::commit(const CommitGroup& group) {
           "UPDATE batches SET sidecar_id = $2, data = $3, signature = $4, created = " FLS_SQL_FROM_MILLIS("$5")
           " WHERE batch_id = $1",
           {b.batch_id.c_str(), b.sidecar_id.c_str(), b.data.c_str(), b.signature.c_str(), created.c_str()});
-      // The group that opened the batch is committed before this one changes it; if its row
-      // were missing, the batch would be lost without a trace, so the group is refused.
+      // The group that opened the batch is committed before this one changes it. Were its row
+      // missing anyway, the batch would vanish without a trace: the group is not committed,
+      // and the writer keeps retrying it and saying why.
       if (std::string_view(PQcmdTuples(updated.get())) != "1") {
-        throw std::logic_error("batch " + b.batch_id + " is closed but its open row is not in the database");
+        throw std::logic_error("batch " + b.batch_id + " is closed but its row is not in the database");
       }
     }
     for (const auto& b : group.resigned_batches) {

@@ -1,8 +1,8 @@
 // The event writer's committer lanes against a real PostgreSQL: the next group's rows are
 // written while the group before it is still uncommitted (its rows name a batch that group
 // opened), yet commits, batch closes and deliveries happen strictly in order, also when the
-// earlier group's commit fails and is retried. Faults are put in by wrapping the real
-// sessions.
+// earlier group's commit fails and is retried, or commits but its reply is lost. Faults are
+// put in by wrapping the real sessions and by a relay that cuts the connection.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -20,6 +20,7 @@
 #include "fls/store/migration.h"
 #include "fls/store/migrator.h"
 #include "fls/store/pg_event_repository.h"
+#include "commit_reply_cutter.h"
 #include "independent_crypto.h"
 #include "test_database.h"
 
@@ -28,7 +29,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kWaitLimit = 20s;  // bounds every wait in this file
+constexpr auto kWaitLimit = 20s;  // bounds the writer's drain and stop
+constexpr auto kGroupWait = 5s;   // bounds a faulty session's wait for the next group
 
 // What the wrapped sessions did, in order, with a way to wait for a step. Groups are named by
 // their first event's sequence number, or by what they do if they have no events.
@@ -41,9 +43,9 @@ class Script {
     }
     cv_.notify_all();
   }
-  bool wait_for(const std::string& step) {
+  bool wait_for(const std::string& step, std::chrono::seconds limit) {
     std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, kWaitLimit, [&] { return index_locked(step) >= 0; });
+    return cv_.wait_for(lock, limit, [&] { return index_locked(step) >= 0; });
   }
   // Position of the first occurrence, or -1.
   int index(const std::string& step) const {
@@ -72,29 +74,46 @@ std::string group_name(const CommitGroup& group) {
   return group.sidecar ? "registration" : "closing";
 }
 
+enum class Fault {
+  kConnectionLost,  // the connection drops before COMMIT is sent: the group certainly rolled back
+  kCommitReplyLost,  // COMMIT reaches the server and commits, its reply is lost: the group is in doubt
+};
+
 // A real session whose first commit of the group starting at sequence `fail_group` waits until
-// the group starting at `wait_for_group` has begun, then fails as a lost connection would.
+// the group starting at `wait_for_group` has begun, then meets `fault`.
+struct FaultPlan {
+  Fault fault;
+  std::int64_t fail_group;
+  std::int64_t wait_for_group;
+  test::CommitReplyCutter* cutter = nullptr;  // for kCommitReplyLost
+};
+
 class FaultySession final : public GroupSession {
  public:
-  FaultySession(EventRepository& real, Script& script, std::int64_t fail_group, std::int64_t wait_for_group)
-      : real_(real), inner_(real.open_session()), script_(script), fail_group_(fail_group),
-        wait_for_group_(wait_for_group) {}
+  FaultySession(EventRepository& real, Script& script, const FaultPlan& plan)
+      : real_(real), inner_(real.open_session()), script_(script), plan_(plan) {}
 
   bool begin(const CommitGroup& group) override {
     const bool open = inner_->begin(group);
-    script_.record("begun " + group_name(group));
+    script_.record((open ? "begun " : "found committed ") + group_name(group));
     return open;
   }
   void commit(const CommitGroup& group) override {
     const std::string name = group_name(group);
     script_.record("commit " + name);
-    if (name == std::to_string(fail_group_) && script_.index("failed " + name) < 0) {
-      if (!script_.wait_for("begun " + std::to_string(wait_for_group_))) {
-        script_.record("group " + std::to_string(wait_for_group_) + " never began");
+    if (name == std::to_string(plan_.fail_group) && script_.index("failed " + name) < 0) {
+      if (!script_.wait_for("begun " + std::to_string(plan_.wait_for_group), kGroupWait)) {
+        script_.record("group " + std::to_string(plan_.wait_for_group) + " never began");
       }
-      inner_ = real_.open_session();  // the dropped connection takes the open transaction with it
       script_.record("failed " + name);
-      throw std::runtime_error("injected: connection lost");
+      if (plan_.fault == Fault::kConnectionLost) {
+        inner_ = real_.open_session();  // the dropped connection takes the open transaction with it
+        throw std::runtime_error("injected: connection lost");
+      }
+      plan_.cutter->arm();
+      inner_->commit(group);  // throws: the connection ends before the reply
+      script_.record("commit reply arrived " + name);  // the cut did not happen
+      return;
     }
     inner_->commit(group);
     script_.record("committed " + name);
@@ -105,16 +124,15 @@ class FaultySession final : public GroupSession {
   EventRepository& real_;
   std::unique_ptr<GroupSession> inner_;
   Script& script_;
-  std::int64_t fail_group_;
-  std::int64_t wait_for_group_;
+  const FaultPlan& plan_;
 };
 
 class FaultyRepository final : public EventRepository {
  public:
-  FaultyRepository(const std::string& uri, Script& script, std::int64_t fail_group, std::int64_t wait_for_group)
-      : real_(uri), script_(script), fail_group_(fail_group), wait_for_group_(wait_for_group) {}
+  FaultyRepository(const std::string& uri, Script& script, FaultPlan plan)
+      : real_(uri), script_(script), plan_(plan) {}
   std::unique_ptr<GroupSession> open_session() override {
-    return std::make_unique<FaultySession>(real_, script_, fail_group_, wait_for_group_);
+    return std::make_unique<FaultySession>(real_, script_, plan_);
   }
   std::vector<OpenBatch> open_batches() override { return real_.open_batches(); }
   std::vector<BatchRecord> unacknowledged_batches() override { return real_.unacknowledged_batches(); }
@@ -122,8 +140,7 @@ class FaultyRepository final : public EventRepository {
  private:
   PgEventRepository real_;
   Script& script_;
-  std::int64_t fail_group_;
-  std::int64_t wait_for_group_;
+  FaultPlan plan_;
 };
 
 class RecordingSink final : public BatchSink {
@@ -157,70 +174,96 @@ Registration make_registration(IdSource& ids) {
   return Registration{ids.next_uuid(), std::move(row), std::move(*signer)};
 }
 
+// Eight messages in batches of 3 and groups of 4: group 1 holds events 1-4 (batch P closed,
+// batch Q opened with event 4), group 5 holds events 5-8 (Q closed by an UPDATE, R opened),
+// and the drain closes R. Group 1's first commit meets the fault only after group 5 has begun,
+// so group 5's rows are written while the row of batch Q they name is not committed.
 class EventWriterLanesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     pqxx::connection conn(db_.uri());
     apply_migrations(conn, "sidecar_schema_migrations", migrations::sidecar());
   }
+
+  void store_eight_messages(const std::string& uri, const FaultPlan& plan) {
+    FaultyRepository repository(uri, script_, plan);
+    IntakeQueue queue(1 << 20);
+    SystemClock clock;
+    auto ids = make_random_id_source();
+    EventWriterOptions options;
+    options.service_name = "LanesTest";
+    options.batch_size = 3;
+    options.max_rows_per_commit = 4;
+    options.committer_lanes = 2;
+    EventWriter writer(repository, queue, clock, *ids, sink_, options);
+
+    // Queued before the registration opens the queue, so the writer finds all eight at once.
+    for (int i = 1; i <= 8; ++i) queue.push(ReceivedMessage{"message " + std::to_string(i), clock.now_ms()});
+    writer.start();
+    writer.use_registration(make_registration(*ids));
+    ASSERT_TRUE(writer.drain(std::chrono::steady_clock::now() + kWaitLimit)) << "not everything was stored";
+    ASSERT_TRUE(writer.stop(std::chrono::steady_clock::now() + kWaitLimit));
+  }
+
+  std::string steps() const {
+    std::string all;
+    for (const auto& s : script_.steps()) all += s + "; ";
+    return all;
+  }
+
+  // Every event once, in sequence, linked to the batch that holds it; every batch closed, each
+  // delivered once, in the order they were closed.
+  void expect_stored_in_order() {
+    const auto events = db_.query("SELECT e.sequence, convert_from(e.message, 'UTF8'), e.batch_id::text, b.data "
+                                  "FROM events e JOIN batches b USING (batch_id) ORDER BY e.sequence");
+    ASSERT_EQ(events.size(), 8u);
+    std::vector<std::string> batch_of(9);
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const auto row = events[static_cast<pqxx::result::size_type>(i)];
+      EXPECT_EQ(row[0].as<long long>(), static_cast<long long>(i + 1));
+      EXPECT_EQ(row[1].as<std::string>(), "message " + std::to_string(i + 1));
+      batch_of[i + 1] = row[2].as<std::string>();
+      ASSERT_FALSE(row[3].is_null()) << "event " << i + 1 << "'s batch is still open";
+      EXPECT_NE(row[3].as<std::string>().find("message " + std::to_string(i + 1)), std::string::npos);
+    }
+    EXPECT_EQ(batch_of[1], batch_of[3]);
+    EXPECT_EQ(batch_of[4], batch_of[6]);  // Q: opened by group 1, closed by group 5
+    EXPECT_EQ(batch_of[7], batch_of[8]);
+    EXPECT_EQ(db_.count("SELECT count(*) FROM batches"), 3);
+    EXPECT_EQ(sink_.batch_ids(), (std::vector<std::string>{batch_of[1], batch_of[4], batch_of[7]}));
+  }
+
   test::TestDatabase db_;
+  Script script_;
+  RecordingSink sink_;
 };
 
 TEST_F(EventWriterLanesTest, AFailedCommitIsRetriedBeforeTheNextGroupWhoseRowsWereWrittenMeanwhileCommits) {
-  // Batches of 3, groups of 4: group 1 holds events 1-4 (batch P closed, batch Q opened with
-  // event 4), group 5 holds events 5-8 (Q closed by an UPDATE, R opened). Group 1's first
-  // commit fails only after group 5 has begun, so group 5's rows are written while the row of
-  // batch Q they name is not committed.
-  Script script;
-  FaultyRepository repository(db_.uri(), script, /*fail_group=*/1, /*wait_for_group=*/5);
-  IntakeQueue queue(1 << 20);
-  SystemClock clock;
-  auto ids = make_random_id_source();
-  RecordingSink sink;
-  EventWriterOptions options;
-  options.service_name = "LanesTest";
-  options.batch_size = 3;
-  options.max_rows_per_commit = 4;
-  options.committer_lanes = 2;
-  EventWriter writer(repository, queue, clock, *ids, sink, options);
+  store_eight_messages(db_.uri(), FaultPlan{Fault::kConnectionLost, 1, 5});
 
-  // Queued before the registration opens the queue, so the writer finds all eight at once.
-  for (int i = 1; i <= 8; ++i) queue.push(ReceivedMessage{"message " + std::to_string(i), clock.now_ms()});
-  writer.start();
-  writer.use_registration(make_registration(*ids));
-  ASSERT_TRUE(writer.drain(std::chrono::steady_clock::now() + kWaitLimit)) << "not everything was stored";
-  ASSERT_TRUE(writer.stop(std::chrono::steady_clock::now() + kWaitLimit));
-
-  const auto steps = script.steps();
-  std::string all;
-  for (const auto& s : steps) all += s + "; ";
-  ASSERT_EQ(script.index("group 5 never began"), -1) << all;
-  ASSERT_GE(script.index("failed 1"), 0) << all;
+  ASSERT_EQ(script_.index("group 5 never began"), -1) << steps();
+  ASSERT_GE(script_.index("failed 1"), 0) << steps();
   // Group 5 began before group 1 was committed, and committed only after it.
-  EXPECT_LT(script.index("begun 5"), script.index("committed 1")) << all;
-  EXPECT_LT(script.index("committed 1"), script.index("commit 5")) << all;
-  EXPECT_LT(script.index("committed registration"), script.index("commit 1")) << all;
-  EXPECT_LT(script.index("committed 5"), script.index("commit closing")) << all;  // the drain closes R
+  EXPECT_LT(script_.index("committed registration"), script_.index("commit 1")) << steps();
+  EXPECT_LT(script_.index("begun 5"), script_.index("committed 1")) << steps();
+  EXPECT_LT(script_.index("committed 1"), script_.index("commit 5")) << steps();
+  EXPECT_LT(script_.index("committed 5"), script_.index("commit closing")) << steps();
+  expect_stored_in_order();
+}
 
-  // Every event once, in sequence, each linked to the batch that holds it; every batch closed.
-  const auto events = db_.query("SELECT e.sequence, convert_from(e.message, 'UTF8'), e.batch_id::text, b.data "
-                                "FROM events e JOIN batches b USING (batch_id) ORDER BY e.sequence");
-  ASSERT_EQ(events.size(), 8u);
-  std::vector<std::string> batch_of(9);
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    const auto row = events[static_cast<pqxx::result::size_type>(i)];
-    EXPECT_EQ(row[0].as<long long>(), static_cast<long long>(i + 1));
-    EXPECT_EQ(row[1].as<std::string>(), "message " + std::to_string(i + 1));
-    batch_of[i + 1] = row[2].as<std::string>();
-    ASSERT_FALSE(row[3].is_null()) << "event " << i + 1 << "'s batch is still open";
-    EXPECT_NE(row[3].as<std::string>().find("message " + std::to_string(i + 1)), std::string::npos);
-  }
-  EXPECT_EQ(batch_of[1], batch_of[3]);
-  EXPECT_EQ(batch_of[4], batch_of[6]);  // Q: opened by group 1, closed by group 5
-  EXPECT_EQ(batch_of[7], batch_of[8]);
-  EXPECT_EQ(db_.count("SELECT count(*) FROM batches"), 3);
-  // Delivered in the order they were closed, each once.
-  EXPECT_EQ(sink.batch_ids(), (std::vector<std::string>{batch_of[1], batch_of[4], batch_of[7]}));
+TEST_F(EventWriterLanesTest, ACommitWhoseReplyWasLostIsRecognisedNotRepeatedAndTheNextGroupWaitsForIt) {
+  test::CommitReplyCutter cutter(db_.uri());
+  store_eight_messages(cutter.uri(), FaultPlan{Fault::kCommitReplyLost, 1, 5, &cutter});
+
+  ASSERT_TRUE(cutter.fired()) << steps();
+  ASSERT_EQ(script_.index("group 5 never began"), -1) << steps();
+  ASSERT_EQ(script_.index("commit reply arrived 1"), -1) << steps();
+  // Group 1's retry found its rows committed and wrote nothing; group 5, begun meanwhile,
+  // committed only after that.
+  EXPECT_LT(script_.index("begun 5"), script_.index("found committed 1")) << steps();
+  EXPECT_LT(script_.index("found committed 1"), script_.index("commit 5")) << steps();
+  EXPECT_LT(script_.index("committed 5"), script_.index("commit closing")) << steps();
+  expect_stored_in_order();
 }
 
 }  // namespace

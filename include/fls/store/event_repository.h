@@ -54,6 +54,7 @@ struct CommitGroup {
   }
 };
 
+// A batch left open by an earlier run (or an earlier registration), with its rows rebuilt.
 struct OpenBatch {
   std::string batch_id;
   std::vector<SignedRow> rows;
@@ -61,7 +62,8 @@ struct OpenBatch {
 
 // One database connection that commits groups, one transaction each. The writer runs a few
 // of them side by side: a group's rows are written while the group before it is still
-// committing, and the commits themselves happen strictly in order.
+// committing, and the commits themselves happen strictly in order. When begin() or commit()
+// throws, the transaction is gone and the caller retries the group from begin().
 class GroupSession {
  public:
   virtual ~GroupSession() = default;
@@ -74,7 +76,6 @@ class GroupSession {
   // Once every earlier group is committed: changes the rows that existed before the group
   // (batches closed, signed again, acknowledged) and commits.
   virtual void commit(const CommitGroup& group) = 0;
-  // On any throw the transaction is gone; the caller retries the group from begin().
 
   // Throws unless the database takes writes (reachable, and not a read-only standby). Called
   // when the session has had nothing to commit for a while, so that readiness reports an

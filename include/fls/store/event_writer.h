@@ -51,7 +51,7 @@ struct EventWriterStats {
   std::uint64_t commits = 0;
   std::uint64_t commit_failures = 0;
   bool database_ok = true;
-  LatencyHistogram commit_seconds;  // successful commits
+  LatencyHistogram commit_seconds;  // committed groups, first statement to COMMIT (with the wait for the one before)
 };
 
 class EventWriter {
@@ -65,7 +65,7 @@ class EventWriter {
   // and closes the open batch, so it can be delivered (needs a registration). False if that
   // did not finish before `deadline`.
   bool drain(std::chrono::steady_clock::time_point deadline);
-  // Commits what is still pending (acknowledgements) and ends the thread. False if that did
+  // Commits what is still pending (acknowledgements) and ends the threads. False if that did
   // not finish before `deadline` (the thread is then abandoned at its next step).
   bool stop(std::chrono::steady_clock::time_point deadline);
 
@@ -120,17 +120,19 @@ class EventWriter {
   std::chrono::steady_clock::time_point next_wake() const;
 
   struct InFlight {
-    PendingCommit commit;
+    PendingCommit pending;
     std::uint64_t serial;  // commit order
     bool claimed = false;  // a lane is on it
   };
   void run_lane(GroupSession& session);
+  InFlight* first_unclaimed();  // pipeline_mutex_ held
   void check_database(GroupSession& session);
   // Lane thread: writes and commits the group when its turn comes, retrying until it is
   // committed. False if the writer was abandoned first.
   bool commit_in_order(GroupSession& session, InFlight& group);
   // Lane thread: waits until every group before `serial` is committed. False if abandoned.
   bool wait_turn(std::uint64_t serial);
+  bool is_turn(std::uint64_t serial) const;
   void committed(PendingCommit& pending);
 
   EventRepository& repository_;
