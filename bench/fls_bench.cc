@@ -45,6 +45,8 @@ using flsbench::Child;
 using flsbench::Clock;
 using flsbench::Failure;
 
+extern char** environ;
+
 namespace {
 
 constexpr const char* kSourceDir = FLS_SOURCE_DIR;
@@ -100,6 +102,8 @@ void usage(std::ostream& out) {
          "                          whole table each time) instead of the sidecar's events-stored counter\n"
          "                          (GET /metrics), which is confirmed by one count(*) at the end\n"
          "  -h, --help\n"
+         "SIDE_* variables in the environment reach the sidecar (SIDE_STORE_CONNECTIONS=1, say), except\n"
+         "those the bench sets itself (database, ports, addresses, batch size and interval, log level).\n"
          "Timings are reported, never asserted; the exit status is non-zero only when a run is\n"
          "incomplete (missing events, unacknowledged batches) or could not finish in time.\n";
 }
@@ -397,6 +401,13 @@ struct Services {
     // Only raised when a run needs more than the defaults (1 MiB frames, 1024 connections).
     if (max_message > 1048576) env["SIDE_MAX_MESSAGE_SIZE"] = std::to_string(max_message);
     if (max_connections > 1000) env["SIDE_MAX_CONNECTIONS"] = std::to_string(max_connections + 16);
+    // Tuning to compare (SIDE_STORE_CONNECTIONS=1, say) comes from fls-bench's own environment;
+    // what the bench sets itself is kept.
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string entry = *e;
+      const auto eq = entry.find('=');
+      if (entry.rfind("SIDE_", 0) == 0 && eq != std::string::npos) env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+    }
     sidecar.emplace("forensic-logging-sidecar", kSidecarBinary, env, log_prefix + "sidecar.log");
     wait_http_ok(*sidecar, health_port, "/ready", kReadyTimeout);
   }
@@ -1160,8 +1171,8 @@ int main(int argc, char** argv) {
                 << " / fls-kms " << r.kms_exit << "\n"
                 << "  sidecar writer: " << fixed(r.commits, 0) << " commits since start, "
                 << fixed(static_cast<double>(r.spec.total()) / r.commits, 0) << " events per commit on average, "
-                << fixed(r.commit_sum_s, 2) << " s inside commits in all (of " << fixed(r.commit_s, 2)
-                << " s to commit everything)\n"
+                << fixed(r.commit_sum_s, 2) << " s inside commits, summed over the committer lanes (of "
+                << fixed(r.commit_s, 2) << " s to commit everything)\n"
                 << "  machine: load average " << fixed(r.load_before, 2) << " before the run, all CPUs "
                 << fixed(r.machine_busy_pct, 0) << "% busy while loading (sidecar, fls-kms, PostgreSQL, fls-bench, "
                 << "anything else)\n"
