@@ -20,6 +20,7 @@ SidecarConfig load_sidecar_config(const EnvReader& env) {
   c.store_max_rows =
       static_cast<std::size_t>(env.integer("SIDE_STORE_MAX_ROWS", 4096, 1, 1'000'000));
   c.store_connections = static_cast<std::size_t>(env.integer("SIDE_STORE_CONNECTIONS", 2, 1, 16));
+  c.store_max_delay = std::chrono::milliseconds(env.integer("SIDE_STORE_MAX_DELAY", 0, 0, 60'000));
   c.shutdown_timeout = env.millis("SIDE_SHUTDOWN_TIMEOUT", 20'000);
   env.log_settings("SIDE", c.log_level, c.log_format);
 

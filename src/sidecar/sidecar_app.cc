@@ -62,6 +62,7 @@ SidecarApp::SidecarApp(SidecarConfig config)
   writer.batch_interval = config_.batch_interval;
   writer.max_rows_per_commit = config_.store_max_rows;
   writer.committer_lanes = config_.store_connections;
+  writer.max_commit_delay = config_.store_max_delay;
   writer_ = std::make_unique<EventWriter>(repository_, queue_, clock_, *ids_, *kms_, writer);
 }
 

@@ -99,14 +99,18 @@ void EventWriter::run() {
     if (current_) take_messages();
     if (open_ && std::chrono::steady_clock::now() >= batch_deadline_) close_open_batch();
     if (!building_.group.empty()) {
-      if (!all_lanes_busy()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!building_since_) building_since_ = now;
+      const bool full = building_.group.events.size() >= options_.max_rows_per_commit;
+      const auto due = *building_since_ + options_.max_commit_delay;
+      if (!all_lanes_busy() && (full || now >= due || draining_ || stopping_)) {
         submit_group();
-      } else if (building_.group.events.size() >= options_.max_rows_per_commit) {
-        wait_for_free_lane();  // the next group is full: nothing to do until it can go
+      } else if (full) {
+        wait_for_free_lane();  // nothing to do until it can go
       } else {
-        // More messages join the next group while the lanes work; a lane wakes the queue
-        // when it is done.
-        queue_.wait(next_wake(), current_.has_value());
+        // More messages join the group while the lanes work (a lane wakes the queue when it
+        // is done) or until it is due.
+        queue_.wait(std::min(next_wake(), due), current_.has_value());
       }
       continue;
     }
@@ -262,6 +266,7 @@ void EventWriter::submit_group() {
   }
   pipeline_cv_.notify_all();
   building_ = PendingCommit{};
+  building_since_.reset();
 }
 
 bool EventWriter::all_lanes_busy() const {

@@ -77,6 +77,7 @@ TEST(SidecarConfigDefaults, ProductSettingsMatchTheReadme) {
   EXPECT_EQ(c.max_connections, 1024u);
   EXPECT_EQ(c.store_max_rows, 4096u);
   EXPECT_EQ(c.store_connections, 2u);
+  EXPECT_EQ(c.store_max_delay, std::chrono::milliseconds(0));
   EXPECT_EQ(c.shutdown_timeout, std::chrono::milliseconds(20000));
   EXPECT_EQ(c.log_level, "info");
   EXPECT_FALSE(c.kms_ca_file);
@@ -183,6 +184,15 @@ TEST(SidecarConfigErrors, StoreConnectionsOutsideOneToSixteen) {
     EXPECT_TRUE(starts_with(message, "SIDE_STORE_CONNECTIONS")) << value << ": " << message;
   }
   EXPECT_EQ(load({{"SIDE_STORE_CONNECTIONS", "1"}}).store_connections, 1u);
+}
+
+TEST(SidecarConfigErrors, StoreMaxDelayFromZeroToAMinute) {
+  for (const char* value : {"-1", "60001", "5ms"}) {
+    const std::string message = error_of({{"SIDE_STORE_MAX_DELAY", value}});
+    EXPECT_TRUE(starts_with(message, "SIDE_STORE_MAX_DELAY")) << value << ": " << message;
+  }
+  EXPECT_EQ(load({{"SIDE_STORE_MAX_DELAY", "0"}}).store_max_delay, std::chrono::milliseconds(0));
+  EXPECT_EQ(load({{"SIDE_STORE_MAX_DELAY", "250"}}).store_max_delay, std::chrono::milliseconds(250));
 }
 
 TEST(SidecarConfigErrors, IntervalsMustBePositiveWholeMilliseconds) {

@@ -266,5 +266,46 @@ TEST_F(EventWriterLanesTest, ACommitWhoseReplyWasLostIsRecognisedNotRepeatedAndT
   expect_stored_in_order();
 }
 
+TEST_F(EventWriterLanesTest, AGroupThatIsNotFullWaitsForTheDelayAndAFullOneGoesAtOnce) {
+  constexpr auto kDelay = 3s;
+  FaultyRepository repository(db_.uri(), script_, FaultPlan{Fault::kConnectionLost, -1, -1});  // no fault
+  IntakeQueue queue(1 << 20);
+  SystemClock clock;
+  auto ids = make_random_id_source();
+  EventWriterOptions options;
+  options.service_name = "DelayTest";
+  options.max_rows_per_commit = 4;
+  options.max_commit_delay = kDelay;
+  EventWriter writer(repository, queue, clock, *ids, sink_, options);
+  writer.start();
+  writer.use_registration(make_registration(*ids));
+  ASSERT_TRUE(script_.wait_for("committed registration", kGroupWait)) << steps();
+
+  const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  const auto elapsed_ms = [&](std::chrono::steady_clock::time_point since) {
+    return ms(std::chrono::steady_clock::now() - since);
+  };
+  const auto push = [&](int from, int to) {
+    for (int i = from; i <= to; ++i) queue.push(ReceivedMessage{"message " + std::to_string(i), clock.now_ms()});
+  };
+  // Four rows fill a group: it does not wait for the delay.
+  const auto full_pushed = std::chrono::steady_clock::now();
+  push(1, 4);
+  ASSERT_TRUE(script_.wait_for("committed 1", kGroupWait)) << steps();
+  EXPECT_LT(elapsed_ms(full_pushed), ms(kDelay)) << steps();
+
+  // One row waits for the delay, with a lane free, and the rows that come meanwhile join it.
+  const auto one_pushed = std::chrono::steady_clock::now();
+  push(5, 5);
+  push(6, 7);
+  ASSERT_TRUE(script_.wait_for("committed 5", kDelay + kGroupWait)) << steps();
+  EXPECT_GE(elapsed_ms(one_pushed), ms(kDelay)) << steps();
+  EXPECT_EQ(script_.index("begun 6"), -1) << steps();
+  EXPECT_EQ(script_.index("begun 7"), -1) << steps();
+
+  ASSERT_TRUE(writer.stop(std::chrono::steady_clock::now() + kWaitLimit));
+  EXPECT_EQ(db_.count("SELECT count(*) FROM events"), 7);
+}
+
 }  // namespace
 }  // namespace fls

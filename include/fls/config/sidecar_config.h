@@ -24,6 +24,7 @@ struct SidecarConfig {
   std::size_t max_connections;            // SIDE_MAX_CONNECTIONS
   std::size_t store_max_rows;             // SIDE_STORE_MAX_ROWS, rows per transaction
   std::size_t store_connections;          // SIDE_STORE_CONNECTIONS, sessions committing side by side
+  std::chrono::milliseconds store_max_delay;  // SIDE_STORE_MAX_DELAY, longest wait for a group to fill
   std::chrono::milliseconds shutdown_timeout;  // SIDE_SHUTDOWN_TIMEOUT
   std::string log_level;                  // SIDE_LOG_LEVEL
   std::string log_format;                 // SIDE_LOG_FORMAT: text or json
