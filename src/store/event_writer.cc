@@ -108,9 +108,9 @@ void EventWriter::run() {
       } else if (full) {
         wait_for_free_lane();  // nothing to do until it can go
       } else {
-        // More messages join the group while the lanes work (a lane wakes the queue when it
-        // is done) or until it is due.
-        queue_.wait(std::min(next_wake(), due), current_.has_value());
+        // More messages join the group until it is due, and after that while every lane is
+        // busy (a lane wakes the queue when it is done).
+        queue_.wait(now < due ? std::min(next_wake(), due) : next_wake(), current_.has_value());
       }
       continue;
     }
@@ -329,10 +329,10 @@ void EventWriter::run_lane(GroupSession& session) {
 }
 
 void EventWriter::check_database(GroupSession& session) {
-  std::uint64_t commits_before = 0;
+  std::uint64_t outcomes_before = 0;
   {
     std::lock_guard lock(mutex_);
-    commits_before = stats_.commits;
+    outcomes_before = stats_.commits + stats_.commit_failures;
   }
   std::string failure;
   try {
@@ -341,7 +341,8 @@ void EventWriter::check_database(GroupSession& session) {
     failure = e.what();
   }
   std::lock_guard lock(mutex_);
-  if (stats_.commits != commits_before) return;  // a commit since the check began says more
+  // A commit that succeeded or failed since the check began says more.
+  if (stats_.commits + stats_.commit_failures != outcomes_before) return;
   const bool ok = failure.empty();
   if (ok == stats_.database_ok) return;  // logged once per change, not at every check
   stats_.database_ok = ok;

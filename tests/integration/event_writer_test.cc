@@ -5,6 +5,8 @@
 // put in by wrapping the real sessions and by a relay that cuts the connection.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -12,6 +14,7 @@
 #include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fls/common/ids.h"
@@ -77,10 +80,12 @@ std::string group_name(const CommitGroup& group) {
 enum class Fault {
   kConnectionLost,  // the connection drops before COMMIT is sent: the group certainly rolled back
   kCommitReplyLost,  // COMMIT reaches the server and commits, its reply is lost: the group is in doubt
+  kHeld,             // the commit waits until the test records "release", then goes on
 };
 
-// A real session whose first commit of the group starting at sequence `fail_group` waits until
-// the group starting at `wait_for_group` has begun, then meets `fault`.
+// A real session whose commit of the group starting at sequence `fail_group` meets `fault`:
+// held until the test records "release", or (the first time) failed once the group starting
+// at `wait_for_group` has begun.
 struct FaultPlan {
   Fault fault;
   std::int64_t fail_group;
@@ -101,7 +106,11 @@ class FaultySession final : public GroupSession {
   void commit(const CommitGroup& group) override {
     const std::string name = group_name(group);
     script_.record("commit " + name);
-    if (name == std::to_string(plan_.fail_group) && script_.index("failed " + name) < 0) {
+    const bool chosen = name == std::to_string(plan_.fail_group);
+    if (chosen && plan_.fault == Fault::kHeld) {
+      script_.record("holding " + name);
+      script_.wait_for("release", kGroupWait);
+    } else if (chosen && script_.index("failed " + name) < 0) {
       if (!script_.wait_for("begun " + std::to_string(plan_.wait_for_group), kGroupWait)) {
         script_.record("group " + std::to_string(plan_.wait_for_group) + " never began");
       }
@@ -305,6 +314,42 @@ TEST_F(EventWriterLanesTest, AGroupThatIsNotFullWaitsForTheDelayAndAFullOneGoesA
 
   ASSERT_TRUE(writer.stop(std::chrono::steady_clock::now() + kWaitLimit));
   EXPECT_EQ(db_.count("SELECT count(*) FROM events"), 7);
+}
+
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+TEST_F(EventWriterLanesTest, TheWriterSleepsWhileEveryLaneIsBusy) {
+  // One lane, held in the commit of group 1; message 2 makes a group that cannot go. The writer
+  // must wait to be woken, not poll: this process may use little CPU meanwhile.
+  FaultyRepository repository(db_.uri(), script_, FaultPlan{Fault::kHeld, 1, -1});
+  IntakeQueue queue(1 << 20);
+  SystemClock clock;
+  auto ids = make_random_id_source();
+  EventWriterOptions options;
+  options.service_name = "IdleTest";
+  options.committer_lanes = 1;
+  EventWriter writer(repository, queue, clock, *ids, sink_, options);
+  writer.start();
+  writer.use_registration(make_registration(*ids));
+  ASSERT_TRUE(script_.wait_for("committed registration", kGroupWait)) << steps();
+
+  queue.push(ReceivedMessage{"message 1", clock.now_ms()});
+  ASSERT_TRUE(script_.wait_for("holding 1", kGroupWait)) << steps();
+  queue.push(ReceivedMessage{"message 2", clock.now_ms()});
+  const double cpu_before = process_cpu_seconds();
+  std::this_thread::sleep_for(1s);  // the window measured, not a synchronisation
+  const double cpu_used = process_cpu_seconds() - cpu_before;
+  script_.record("release");
+
+  ASSERT_TRUE(writer.drain(std::chrono::steady_clock::now() + kWaitLimit));
+  ASSERT_TRUE(writer.stop(std::chrono::steady_clock::now() + kWaitLimit));
+  EXPECT_LT(cpu_used, 0.3) << "CPU seconds used in one second with every lane busy";
+  EXPECT_EQ(db_.count("SELECT count(*) FROM events"), 2);
 }
 
 }  // namespace

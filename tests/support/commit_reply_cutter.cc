@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -49,9 +50,14 @@ CommitReplyCutter::CommitReplyCutter(const std::string& uri) {
   if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
       ::listen(listener_, 16) != 0 ||
       ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    throw std::runtime_error(std::string("relay: cannot listen on 127.0.0.1: ") + std::strerror(errno));
+    const std::string reason = std::strerror(errno);
+    if (listener_ >= 0) ::close(listener_);
+    throw std::runtime_error("relay: cannot listen on 127.0.0.1: " + reason);
   }
-  relayed_uri_ = uri.substr(0, colon + 1) + std::to_string(ntohs(address.sin_port)) + uri.substr(slash);
+  // Without TLS, so the relay can see the COMMIT go by.
+  const std::string rest = uri.substr(slash);
+  relayed_uri_ = uri.substr(0, colon + 1) + std::to_string(ntohs(address.sin_port)) + rest +
+                 (rest.find('?') == std::string::npos ? "?" : "&") + "sslmode=disable";
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 
@@ -70,6 +76,7 @@ CommitReplyCutter::~CommitReplyCutter() {
 void CommitReplyCutter::accept_loop() {
   for (;;) {
     const int client = ::accept(listener_, nullptr, nullptr);
+    if (client < 0 && (errno == EINTR || errno == ECONNABORTED)) continue;
     if (client < 0) return;  // shut down
     const int server = ::socket(AF_INET, SOCK_STREAM, 0);
     const auto address = loopback(server_port_);
@@ -92,6 +99,7 @@ void CommitReplyCutter::pump(int from, int to, bool from_client, const std::shar
   char buffer[64 * 1024];
   for (;;) {
     const ssize_t n = ::recv(from, buffer, sizeof buffer, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
     if (from_client) {
       // Cut before the COMMIT is passed on, so no part of its answer can reach the client.
@@ -100,7 +108,9 @@ void CommitReplyCutter::pump(int from, int to, bool from_client, const std::shar
       if (cutting) *cut = true;
       if (!write_all(to, buffer, static_cast<std::size_t>(n))) return;
       if (cutting) {
-        // The server has the COMMIT and commits; the client sees its connection end.
+        // The server has the COMMIT and commits; the client sees its connection end. The
+        // server's side stays open (its answers are read and dropped) so that nothing there
+        // aborts the commit; it is closed with the relay.
         fired_ = true;
         ::shutdown(from, SHUT_RDWR);
         return;

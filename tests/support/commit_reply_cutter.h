@@ -21,7 +21,7 @@ class CommitReplyCutter {
   CommitReplyCutter(const CommitReplyCutter&) = delete;
   CommitReplyCutter& operator=(const CommitReplyCutter&) = delete;
 
-  // The server's URI with this relay's port.
+  // The server's URI with this relay's port (and sslmode=disable).
   const std::string& uri() const { return relayed_uri_; }
   void arm() { armed_ = true; }
   bool fired() const { return fired_; }

@@ -39,8 +39,10 @@ struct EventWriterOptions {
   std::chrono::milliseconds batch_interval{300'000};
   std::size_t max_rows_per_commit = 4096;
   std::size_t committer_lanes = 2;  // database sessions committing side by side
-  // How long a group that is not full may wait for more rows, counted from its first one,
-  // even with a lane free: fewer, larger transactions under light load, for that much latency.
+  // How long a group that is not full may wait for more rows, even with a lane free, counted
+  // from when the writer first holds it: fewer, larger transactions under light load, for that
+  // much latency. It applies to every group, also one of acknowledgements or of a batch closed
+  // by the time interval; never while draining or stopping.
   std::chrono::milliseconds max_commit_delay{0};
   // With nothing to commit for this long, each lane checks that the database takes writes,
   // so readiness follows the database while idle.
