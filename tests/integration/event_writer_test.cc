@@ -184,6 +184,28 @@ Registration make_registration(IdSource& ids) {
   return Registration{ids.next_uuid(), std::move(row), std::move(*signer)};
 }
 
+// An event writer on a faulty repository, with the queue it reads from.
+struct WriterUnderTest {
+  WriterUnderTest(const std::string& uri, Script& script, RecordingSink& sink, const FaultPlan& plan,
+                  EventWriterOptions options)
+      : repository(uri, script, plan), writer(repository, queue, clock, *ids, sink, std::move(options)) {}
+
+  // Starts the writer and registers, which opens the queue.
+  void start() {
+    writer.start();
+    writer.use_registration(make_registration(*ids));
+  }
+  void push(int from, int to) {
+    for (int i = from; i <= to; ++i) queue.push(ReceivedMessage{"message " + std::to_string(i), clock.now_ms()});
+  }
+
+  FaultyRepository repository;
+  IntakeQueue queue{1 << 20};
+  SystemClock clock;
+  std::unique_ptr<IdSource> ids = make_random_id_source();
+  EventWriter writer;
+};
+
 // Eight messages in batches of 3 and groups of 4: group 1 holds events 1-4 (batch P closed,
 // batch Q opened with event 4), group 5 holds events 5-8 (Q closed by an UPDATE, R opened),
 // and the drain closes R. Group 1's first commit meets the fault only after group 5 has begun,
@@ -196,23 +218,18 @@ class EventWriterLanesTest : public ::testing::Test {
   }
 
   void store_eight_messages(const std::string& uri, const FaultPlan& plan) {
-    FaultyRepository repository(uri, script_, plan);
-    IntakeQueue queue(1 << 20);
-    SystemClock clock;
-    auto ids = make_random_id_source();
     EventWriterOptions options;
     options.service_name = "LanesTest";
     options.batch_size = 3;
     options.max_rows_per_commit = 4;
     options.committer_lanes = 2;
-    EventWriter writer(repository, queue, clock, *ids, sink_, options);
+    WriterUnderTest w(uri, script_, sink_, plan, options);
 
     // Queued before the registration opens the queue, so the writer finds all eight at once.
-    for (int i = 1; i <= 8; ++i) queue.push(ReceivedMessage{"message " + std::to_string(i), clock.now_ms()});
-    writer.start();
-    writer.use_registration(make_registration(*ids));
-    ASSERT_TRUE(writer.drain(std::chrono::steady_clock::now() + kWaitLimit)) << "not everything was stored";
-    ASSERT_TRUE(writer.stop(std::chrono::steady_clock::now() + kWaitLimit));
+    w.push(1, 8);
+    w.start();
+    ASSERT_TRUE(w.writer.drain(std::chrono::steady_clock::now() + kWaitLimit)) << "not everything was stored";
+    ASSERT_TRUE(w.writer.stop(std::chrono::steady_clock::now() + kWaitLimit));
   }
 
   std::string steps() const {
@@ -278,42 +295,34 @@ TEST_F(EventWriterLanesTest, ACommitWhoseReplyWasLostIsRecognisedNotRepeatedAndT
 
 TEST_F(EventWriterLanesTest, AGroupThatIsNotFullWaitsForTheDelayAndAFullOneGoesAtOnce) {
   constexpr auto kDelay = 3s;
-  FaultyRepository repository(db_.uri(), script_, FaultPlan{Fault::kNone, -1, -1});
-  IntakeQueue queue(1 << 20);
-  SystemClock clock;
-  auto ids = make_random_id_source();
   EventWriterOptions options;
   options.service_name = "DelayTest";
   options.max_rows_per_commit = 4;
   options.max_commit_delay = kDelay;
-  EventWriter writer(repository, queue, clock, *ids, sink_, options);
-  writer.start();
-  writer.use_registration(make_registration(*ids));
+  WriterUnderTest w(db_.uri(), script_, sink_, FaultPlan{Fault::kNone, -1, -1}, options);
+  w.start();
   ASSERT_TRUE(script_.wait_for("committed registration", kGroupWait)) << steps();
 
   const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
   const auto elapsed_ms = [&](std::chrono::steady_clock::time_point since) {
     return ms(std::chrono::steady_clock::now() - since);
   };
-  const auto push = [&](int from, int to) {
-    for (int i = from; i <= to; ++i) queue.push(ReceivedMessage{"message " + std::to_string(i), clock.now_ms()});
-  };
   // Four rows fill a group: it does not wait for the delay.
   const auto full_pushed = std::chrono::steady_clock::now();
-  push(1, 4);
+  w.push(1, 4);
   ASSERT_TRUE(script_.wait_for("committed 1", kGroupWait)) << steps();
   EXPECT_LT(elapsed_ms(full_pushed), ms(kDelay)) << steps();
 
   // One row waits for the delay, with a lane free, and the rows that come meanwhile join it.
   const auto one_pushed = std::chrono::steady_clock::now();
-  push(5, 5);
-  push(6, 7);
+  w.push(5, 5);
+  w.push(6, 7);
   ASSERT_TRUE(script_.wait_for("committed 5", kDelay + kGroupWait)) << steps();
   EXPECT_GE(elapsed_ms(one_pushed), ms(kDelay)) << steps();
   EXPECT_EQ(script_.index("begun 6"), -1) << steps();
   EXPECT_EQ(script_.index("begun 7"), -1) << steps();
 
-  ASSERT_TRUE(writer.stop(std::chrono::steady_clock::now() + kWaitLimit));
+  ASSERT_TRUE(w.writer.stop(std::chrono::steady_clock::now() + kWaitLimit));
   EXPECT_EQ(db_.count("SELECT count(*) FROM events"), 7);
 }
 
@@ -327,28 +336,23 @@ double process_cpu_seconds() {
 TEST_F(EventWriterLanesTest, TheWriterSleepsWhileEveryLaneIsBusy) {
   // One lane, held in the commit of group 1; message 2 makes a group that cannot go. The writer
   // must wait to be woken, not poll: this process may use little CPU meanwhile.
-  FaultyRepository repository(db_.uri(), script_, FaultPlan{Fault::kHeld, 1, -1});
-  IntakeQueue queue(1 << 20);
-  SystemClock clock;
-  auto ids = make_random_id_source();
   EventWriterOptions options;
   options.service_name = "IdleTest";
   options.committer_lanes = 1;
-  EventWriter writer(repository, queue, clock, *ids, sink_, options);
-  writer.start();
-  writer.use_registration(make_registration(*ids));
+  WriterUnderTest w(db_.uri(), script_, sink_, FaultPlan{Fault::kHeld, 1, -1}, options);
+  w.start();
   ASSERT_TRUE(script_.wait_for("committed registration", kGroupWait)) << steps();
 
-  queue.push(ReceivedMessage{"message 1", clock.now_ms()});
+  w.push(1, 1);
   ASSERT_TRUE(script_.wait_for("holding 1", kGroupWait)) << steps();
-  queue.push(ReceivedMessage{"message 2", clock.now_ms()});
+  w.push(2, 2);
   const double cpu_before = process_cpu_seconds();
   std::this_thread::sleep_for(1s);  // the window measured, not a synchronisation
   const double cpu_used = process_cpu_seconds() - cpu_before;
   script_.record("release");
 
-  ASSERT_TRUE(writer.drain(std::chrono::steady_clock::now() + kWaitLimit));
-  ASSERT_TRUE(writer.stop(std::chrono::steady_clock::now() + kWaitLimit));
+  ASSERT_TRUE(w.writer.drain(std::chrono::steady_clock::now() + kWaitLimit));
+  ASSERT_TRUE(w.writer.stop(std::chrono::steady_clock::now() + kWaitLimit));
   EXPECT_LT(cpu_used, 0.3) << "CPU seconds used in one second with every lane busy";
   EXPECT_EQ(db_.count("SELECT count(*) FROM events"), 2);
 }
