@@ -82,8 +82,13 @@ wait_for() { # wait_for SECONDS WHAT COMMAND...: polls COMMAND until it succeeds
 }
 wait_for 30 "fls-kms start" curl -sf "http://127.0.0.1:$kms_port/health"
 
+# fls-kms registers only sidecars that present a credential of their service: the admin makes one.
+sidecar_token="$(admin -X POST "http://127.0.0.1:$kms_port/credentials" \
+  -d "{\"service\":\"$service\",\"label\":\"demo sidecar\"}" | jq -er .token)" ||
+  { echo "demo: the KMS did not create a credential for $service" >&2; exit 1; }
+
 echo "demo: starting the sidecar for service $service on 127.0.0.1:$intake_port (log: .demo/sidecar.log)"
-SIDE_DATABASE_URI="$(bash "$root/scripts/pg.sh" uri fls_sidecar)" SIDE_SERVICE="$service" \
+SIDE_KMS__TOKEN="$sidecar_token" SIDE_DATABASE_URI="$(bash "$root/scripts/pg.sh" uri fls_sidecar)" SIDE_SERVICE="$service" \
   SIDE_KMS__URL="ws://127.0.0.1:$kms_port/sidecar" SIDE_PORT="$intake_port" SIDE_HEALTH_PORT="$health_port" \
   SIDE_BIND_ADDRESS=127.0.0.1 SIDE_BATCH_SIZE=64 SIDE_BATCH_TIME_INTERVAL=1000 SIDE_KMS__RECONNECT_INTERVAL=500 \
   "$build/forensic-logging-sidecar" >"$state/sidecar.log" 2>&1 &

@@ -23,11 +23,29 @@ using tcp = asio::ip::tcp;
 struct HttpServerShared {
   HttpServerOptions options;
   HttpHandler handler;
+  std::size_t open_connections = 0;  // I/O thread only
 };
 
 namespace {
 
 constexpr auto kIoTimeout = std::chrono::seconds(30);
+// A read buffer that grew past this for one large message is released afterwards, so a
+// connection's memory follows what it sends now, not the largest message it ever sent.
+constexpr std::size_t kKeptReadBuffer = 64 << 10;
+
+// Counts a connection as open for as long as any of its session objects lives.
+class ConnectionSlot {
+ public:
+  explicit ConnectionSlot(std::shared_ptr<HttpServerShared> shared) : shared_(std::move(shared)) {
+    ++shared_->open_connections;
+  }
+  ~ConnectionSlot() { --shared_->open_connections; }
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+
+ private:
+  std::shared_ptr<HttpServerShared> shared_;
+};
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -35,8 +53,12 @@ template <class Stream>
 class WebSocketSession final : public WsPeer, public std::enable_shared_from_this<WebSocketSession<Stream>> {
  public:
   WebSocketSession(Stream stream, std::shared_ptr<WsPeerHandler> handler, std::string remote,
-                   const HttpServerOptions& options)
-      : ws_(std::move(stream)), handler_(std::move(handler)), remote_(std::move(remote)) {
+                   const HttpServerOptions& options, std::shared_ptr<ConnectionSlot> slot)
+      : ws_(std::move(stream)),
+        handler_(std::move(handler)),
+        remote_(std::move(remote)),
+        slot_(std::move(slot)),
+        text_only_(options.websocket_text_only) {
     ws_.read_message_max(options.max_websocket_message);
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = kIoTimeout;
@@ -62,11 +84,14 @@ class WebSocketSession final : public WsPeer, public std::enable_shared_from_thi
     if (open_ && !writing_) do_write();
   }
 
-  void close() override {
+  void close(std::uint16_t code) override {
     if (closed_ || closing_) return;
     closing_ = true;
+    close_code_ = code;
     if (open_ && !writing_) do_close();
   }
+
+  void set_read_limit(std::size_t bytes) override { ws_.read_message_max(bytes); }
 
   const std::string& remote() const override { return remote_; }
 
@@ -76,10 +101,17 @@ class WebSocketSession final : public WsPeer, public std::enable_shared_from_thi
       if (ec) {
         return self->finish(ec == websocket::error::closed ? std::string("closed by the peer") : ec.message());
       }
+      if (self->text_only_ && !self->ws_.got_text()) {
+        spdlog::warn("WebSocket peer {} sent a binary message ({} bytes); closing (1003)", self->remote_,
+                     self->buffer_.size());
+        self->buffer_.consume(self->buffer_.size());
+        return self->close(websocket::close_code::unknown_data);
+      }
       std::string text = beast::buffers_to_string(self->buffer_.data());
       self->buffer_.consume(self->buffer_.size());
+      if (self->buffer_.capacity() > kKeptReadBuffer) self->buffer_.shrink_to_fit();
       self->handler_->on_text(std::move(text));
-      if (!self->closed_) self->do_read();
+      if (!self->closed_ && !self->closing_) self->do_read();
     });
   }
 
@@ -100,7 +132,7 @@ class WebSocketSession final : public WsPeer, public std::enable_shared_from_thi
   }
 
   void do_close() {
-    ws_.async_close(websocket::close_code::normal, [self = this->shared_from_this()](beast::error_code) {
+    ws_.async_close(close_code_, [self = this->shared_from_this()](beast::error_code) {
       self->finish("closed by the server");
     });
   }
@@ -117,8 +149,11 @@ class WebSocketSession final : public WsPeer, public std::enable_shared_from_thi
   websocket::stream<Stream> ws_;
   std::shared_ptr<WsPeerHandler> handler_;
   std::string remote_;
+  std::shared_ptr<ConnectionSlot> slot_;
+  bool text_only_;
   beast::flat_buffer buffer_;
   std::deque<std::string> queue_;
+  std::uint16_t close_code_ = websocket::close_code::normal;
   bool open_ = false;
   bool writing_ = false;
   bool closing_ = false;
@@ -129,7 +164,10 @@ template <class Stream>
 class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
   HttpSession(Stream stream, std::shared_ptr<HttpServerShared> shared, std::string remote)
-      : stream_(std::move(stream)), shared_(std::move(shared)), remote_(std::move(remote)) {}
+      : stream_(std::move(stream)),
+        shared_(std::move(shared)),
+        remote_(std::move(remote)),
+        slot_(std::make_shared<ConnectionSlot>(shared_)) {}
 
   void start() {
     if constexpr (std::is_same_v<Stream, TlsStream>) {
@@ -176,12 +214,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     const auto& options = shared_->options;
     if (websocket::is_upgrade(message) && !options.websocket_path.empty() &&
         request.target == options.websocket_path && options.websocket_factory) {
-      auto handler = options.websocket_factory(request);
+      HttpResponse refusal = json_response(403, R"({"code":40300,"message":"Upgrade refused"})");
+      auto handler = options.websocket_factory(request, refusal);
       if (handler) {
-        std::make_shared<WebSocketSession<Stream>>(std::move(stream_), std::move(handler), remote_, options)
+        std::make_shared<WebSocketSession<Stream>>(std::move(stream_), std::move(handler), remote_, options, slot_)
             ->accept(std::move(message));
         return;
       }
+      return write(refusal, false);
     }
     const bool keep_alive = message.keep_alive();
     shared_->handler(request, [self = this->shared_from_this(), keep_alive](HttpResponse response) {
@@ -214,6 +254,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   Stream stream_;
   std::shared_ptr<HttpServerShared> shared_;
   std::string remote_;
+  std::shared_ptr<ConnectionSlot> slot_;  // handed to the WebSocket session on an upgrade
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 };
@@ -265,9 +306,24 @@ void HttpServer::stop() {
   accept_retry_.cancel();
 }
 
+std::size_t HttpServer::open_connections() const { return shared_->open_connections; }
+
 std::uint16_t HttpServer::port() const {
   beast::error_code ec;
   return acceptor_.local_endpoint(ec).port();
+}
+
+void HttpServer::refuse_over_limit(tcp::socket socket, const std::string& remote) {
+  beast::error_code ignored;
+  socket.close(ignored);
+  ++refused_since_log_;
+  // One line per second at most: a flood of connections must not become a flood of log lines.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_refusal_log_ < std::chrono::seconds(1)) return;
+  spdlog::warn("connection from {} refused: {} connections open (the limit); {} refused since the last such line",
+               remote, shared_->open_connections, refused_since_log_);
+  last_refusal_log_ = now;
+  refused_since_log_ = 0;
 }
 
 void HttpServer::do_accept() {
@@ -285,6 +341,10 @@ void HttpServer::do_accept() {
       beast::error_code peer_ec;
       const auto peer = socket.remote_endpoint(peer_ec);
       std::string remote = peer_ec ? "unknown" : peer.address().to_string() + ":" + std::to_string(peer.port());
+      if (shared_->open_connections >= shared_->options.max_connections) {
+        refuse_over_limit(std::move(socket), remote);
+        return do_accept();
+      }
       if (shared_->options.tls != nullptr) {
         std::make_shared<HttpSession<TlsStream>>(TlsStream(std::move(socket), *shared_->options.tls), shared_,
                                                  std::move(remote))

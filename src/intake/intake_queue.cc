@@ -11,9 +11,21 @@ void IntakeQueue::push(ReceivedMessage message) {
   cv_.notify_one();
 }
 
+void IntakeQueue::add_partial_bytes(std::int64_t delta) {
+  std::function<void()> listener;
+  {
+    std::lock_guard lock(mutex_);
+    const auto change = static_cast<std::size_t>(delta);  // wraps for a negative delta, as intended
+    partial_bytes_ += change;
+    held_bytes_ += change;
+    if (delta < 0) listener = freed_locked();
+  }
+  if (listener) listener();
+}
+
 bool IntakeQueue::has_room() const {
   std::lock_guard lock(mutex_);
-  if (producer_blocked_) return false;  // stay paused until the listener is called
+  if (producer_blocked_) return false;  // stay paused until half the bound is free
   if (open_ && held_bytes_ < max_bytes_) return true;
   producer_blocked_ = true;
   return false;
@@ -76,13 +88,26 @@ void IntakeQueue::release(std::size_t bytes) {
   {
     std::lock_guard lock(mutex_);
     held_bytes_ -= bytes;
-    // Resume readers only once half the bound is free, so they do not flap at the limit.
-    if (producer_blocked_ && held_bytes_ <= max_bytes_ / 2) {
-      producer_blocked_ = false;
-      listener = room_listener_;
-    }
+    listener = freed_locked();
   }
   if (listener) listener();
+}
+
+std::function<void()> IntakeQueue::freed_locked() {
+  if (!producer_blocked_) return {};
+  // Resume readers only once half the bound is free, so they do not flap at the limit.
+  if (held_bytes_ <= max_bytes_ / 2) producer_blocked_ = false;
+  return room_listener_;
+}
+
+bool IntakeQueue::holds_only_partial_frames() const {
+  std::lock_guard lock(mutex_);
+  return partial_bytes_ > 0 && held_bytes_ == partial_bytes_;
+}
+
+std::size_t IntakeQueue::partial_bytes() const {
+  std::lock_guard lock(mutex_);
+  return partial_bytes_;
 }
 
 std::size_t IntakeQueue::held_bytes() const {

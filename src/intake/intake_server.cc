@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 
 #include "fls/common/logging.h"
@@ -14,7 +15,7 @@ using asio::ip::tcp;
 
 namespace {
 constexpr std::size_t kReadBufferSize = 64 * 1024;
-}
+}  // namespace
 
 class IntakeServer::Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -33,7 +34,7 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
     socket_.non_blocking(true, ec);
     spdlog::debug("intake connection {} opened from {}", id_, peer_);
     if (!server_.queue_.has_room()) {
-      server_.paused_.push_back(weak_from_this());  // not registered yet, or the queue is full
+      server_.pause(shared_from_this());  // not registered yet, or the queue is full
       return;
     }
     do_wait();
@@ -41,7 +42,29 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
 
   // Reads at once: the socket may hold data already, and the reactor is edge-triggered, so a
   // wait would not return until more arrived, which a client held by back-pressure never sends.
-  void resume() { read_now(); }
+  void resume() {
+    if (closed_) return;
+    paused_ = false;
+    read_now();
+  }
+  void set_paused() { paused_ = true; }
+
+  // Its turn to read the rest of its partial frame past the bound.
+  void start_finishing() {
+    finishing_ = true;
+    resume();
+  }
+  void stop_finishing() { finishing_ = false; }
+
+  bool closed() const { return closed_; }
+  bool holds_partial_frame() const { return accounted_ > 0; }
+  std::uint64_t frame_order() const { return frame_order_; }
+  // The socket already holds the rest of the frame: as finisher it would be done at once.
+  bool rest_of_frame_waiting() const {
+    boost::system::error_code ec;
+    const std::size_t waiting = socket_.available(ec);
+    return !ec && waiting >= decoder_.bytes_to_frame_end();
+  }
 
   // At a graceful stop: takes every whole frame the kernel already holds for this connection,
   // whatever the queue's bound, since the client has sent them.
@@ -57,9 +80,13 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
     }
   }
 
+  // Closes the socket and gives back the bytes of its partial frame.
   void close() {
+    closed_ = true;
     boost::system::error_code ignored;
     socket_.close(ignored);
+    if (accounted_ > 0) server_.queue_.add_partial_bytes(-static_cast<std::int64_t>(accounted_));
+    accounted_ = 0;
   }
 
  private:
@@ -69,11 +96,19 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
   }
 
   void on_readable(boost::system::error_code ec) {
+    if (closed_) return;
     if (ec) {
       if (ec != asio::error::operation_aborted) finish("wait failed: " + ec.message());
       return;
     }
-    const std::size_t n = socket_.read_some(asio::buffer(server_.read_buffer_), ec);
+    std::size_t limit = server_.read_buffer_.size();
+    if (finishing_) {
+      limit = std::min(limit, decoder_.bytes_to_frame_end());  // past the bound: this frame only
+    } else if (!server_.queue_.has_room()) {
+      server_.pause(shared_from_this());  // checked before reading, so one read passes the bound at most
+      return;
+    }
+    const std::size_t n = socket_.read_some(asio::buffer(server_.read_buffer_.data(), limit), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       do_wait();
       return;
@@ -86,12 +121,23 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
       finish(std::string(), false);
       return;
     }
+    if (finishing_) {
+      if (holds_partial_frame()) {
+        go_on_reading(n == limit);
+        return;
+      }
+      server_.end_finisher_turn();  // its frame is queued: the next turn comes after its commit
+    }
     if (!server_.queue_.has_room()) {
       // Back-pressure: stop reading; the kernel's buffers fill and the client's writes block.
-      server_.paused_.push_back(weak_from_this());
+      server_.pause(shared_from_this());
       return;
     }
-    if (n == server_.read_buffer_.size()) {
+    go_on_reading(n == limit);
+  }
+
+  void go_on_reading(bool read_was_full) {
+    if (read_was_full) {
       read_now();  // more may be waiting; let other connections' handlers run first
     } else {
       do_wait();  // the socket is drained, so new data will wake the wait
@@ -108,7 +154,10 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
     for (;;) {
       std::string payload;
       const auto status = decoder_.decode(input, payload);
-      if (status == FrameDecoder::Status::need_more) return true;
+      if (status == FrameDecoder::Status::need_more) {
+        account_partial_frame();
+        return true;
+      }
       if (status == FrameDecoder::Status::too_large) {
         ++server_.stats_.protocol_errors;
         spdlog::warn("intake connection {} from {} closed: frame of {} bytes exceeds SIDE_MAX_MESSAGE_SIZE ({})",
@@ -119,6 +168,15 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
       server_.stats_.bytes += payload.size();
       server_.queue_.push(ReceivedMessage{std::move(payload), server_.clock_.now_ms()});
     }
+  }
+
+  // Keeps the queue's count of this connection's partial frame equal to what the decoder holds.
+  void account_partial_frame() {
+    const std::size_t buffered = decoder_.buffered_bytes();
+    if (buffered == accounted_) return;
+    if (accounted_ == 0) frame_order_ = server_.next_frame_order_++;
+    server_.queue_.add_partial_bytes(static_cast<std::int64_t>(buffered) - static_cast<std::int64_t>(accounted_));
+    accounted_ = buffered;
   }
 
   // Ends the connection; `error` empty for an orderly close by the client.
@@ -135,8 +193,12 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
         spdlog::debug("intake connection {} from {} closed by the client", id_, peer_);
       }
     }
+    end();
+  }
+
+  void end() {
     close();
-    server_.connections_.erase(shared_from_this());
+    server_.forget(shared_from_this());
   }
 
   IntakeServer& server_;
@@ -144,6 +206,11 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
   std::uint64_t id_;
   std::string peer_;
   FrameDecoder decoder_;
+  std::size_t accounted_ = 0;      // bytes of the partial frame counted in the queue
+  std::uint64_t frame_order_ = 0;  // when the partial frame began, among all connections
+  bool paused_ = false;            // in the server's paused_ list, reading nothing
+  bool finishing_ = false;         // the server's finisher_
+  bool closed_ = false;
 };
 
 IntakeServer::IntakeServer(asio::io_context& io, IntakeQueue& queue, const Clock& clock,
@@ -182,6 +249,7 @@ void IntakeServer::stop() {
   }
   connections_.clear();
   paused_.clear();
+  finisher_.reset();
 }
 
 std::uint16_t IntakeServer::port() const {
@@ -219,11 +287,62 @@ void IntakeServer::on_accept(boost::system::error_code ec, tcp::socket socket) {
 }
 
 void IntakeServer::on_room() {
+  if (!queue_.has_room()) {
+    appoint_finisher();  // still paused; perhaps only partial frames are held now
+    return;
+  }
+  if (auto finisher = finisher_.lock()) finisher->stop_finishing();
+  finisher_.reset();
   auto paused = std::move(paused_);
   paused_.clear();
   for (auto& weak : paused) {
     if (auto connection = weak.lock()) connection->resume();
   }
+}
+
+void IntakeServer::pause(const std::shared_ptr<Connection>& connection) {
+  connection->set_paused();
+  paused_.push_back(connection);
+  appoint_finisher();
+}
+
+void IntakeServer::end_finisher_turn() {
+  if (auto finisher = finisher_.lock()) finisher->stop_finishing();
+  finisher_.reset();
+}
+
+void IntakeServer::forget(const std::shared_ptr<Connection>& connection) {
+  connections_.erase(connection);
+  if (finisher_.lock() == connection) {
+    end_finisher_turn();
+    appoint_finisher();
+  }
+}
+
+// Partial frames alone can fill the bound, and then no commit frees room: one connection at a
+// time may read the rest of its frame past the bound, and only while no message waits for a
+// commit, so the bound is passed by one frame at most and each turn ends in a commit. A client
+// that takes its turn and sends nothing keeps it until it disconnects.
+void IntakeServer::appoint_finisher() {
+  if (!finisher_.expired() || !queue_.holds_only_partial_frames()) return;
+  // A connection whose socket holds the rest of its frame finishes at once; else the oldest.
+  std::shared_ptr<Connection> best;
+  bool best_ready = false;
+  for (const auto& weak : paused_) {
+    auto connection = weak.lock();
+    if (!connection || connection->closed() || !connection->holds_partial_frame()) continue;
+    const bool ready = connection->rest_of_frame_waiting();
+    if (!best || (ready && !best_ready) ||
+        (ready == best_ready && connection->frame_order() < best->frame_order())) {
+      best = connection;
+      best_ready = ready;
+    }
+  }
+  if (!best) return;
+  paused_.erase(std::find_if(paused_.begin(), paused_.end(),
+                             [&](const std::weak_ptr<Connection>& weak) { return weak.lock() == best; }));
+  finisher_ = best;
+  best->start_finishing();
 }
 
 }  // namespace fls

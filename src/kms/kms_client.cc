@@ -7,6 +7,7 @@
 #include <cctype>
 #include <future>
 
+#include "fls/common/json_input.h"
 #include "fls/common/logging.h"
 #include "fls/common/version.h"
 #include "fls/signing/row_signer.h"
@@ -273,11 +274,19 @@ void KmsClient::pump_batches() {
 // ---- receiving ----
 
 void KmsClient::handle_text(const std::string& text) {
-  const json message = json::parse(text, nullptr, false);
-  if (message.is_discarded()) {
-    spdlog::warn("KMS sent malformed JSON ({} bytes); answered with a parse error", text.size());
-    send_error(nullptr, kParseError, "Parse error");
-    return;
+  json message;
+  switch (parse_external_json(text, message)) {
+    case JsonInput::ok:
+      break;
+    case JsonInput::malformed:
+      spdlog::warn("KMS sent malformed JSON ({} bytes); answered with a parse error", text.size());
+      send_error(nullptr, kParseError, "Parse error");
+      return;
+    case JsonInput::too_deep:
+      spdlog::warn("KMS sent JSON nested deeper than {} levels ({} bytes); answered with an invalid request error",
+                   kMaxExternalJsonDepth, text.size());
+      send_error(nullptr, kInvalidRequest, "Invalid Request: nested too deeply");
+      return;
   }
   if (!message.is_object()) {
     spdlog::warn("KMS sent a JSON value that is not an object; answered with an invalid request error");
@@ -409,6 +418,12 @@ void KmsClient::on_request(const json& message) {
   } else {
     spdlog::warn("KMS called unknown method '{}'; answered with method not found", *method);
     if (has_id) send_error(id, kMethodNotFound, "Method not found");
+  }
+  // JSON-RPC 2.0 ids are strings, numbers or null; anything else is not echoed back.
+  if (id.is_structured()) {
+    spdlog::warn("KMS sent a request whose id is an array or object; answered with an error");
+    send_error(nullptr, kInvalidRequest, "Invalid Request: id must be a string, number or null");
+    return;
   }
 }
 

@@ -180,11 +180,21 @@ class WsConnection final : public WsTransport,
       flush_waiters_.pop_front();
       done();
     }
+    if (!options_.bearer_token.empty()) {
+      ws_.set_option(websocket::stream_base::decorator([token = options_.bearer_token](websocket::request_type& request) {
+        request.set(beast::http::field::authorization, "Bearer " + token);
+      }));
+    }
     if (!queue_.empty() && !closed_) do_write();
   }
 
   void fail(const std::string& reason) {
     if (closed_) return;
+    if (ec == websocket::error::upgrade_declined) {
+      // fls-kms answers an upgrade without a valid bearer token with 401: say what to check.
+      return fail("WebSocket handshake failed: the KMS declined the upgrade (is SIDE_KMS__TOKEN set to a "
+                  "credential of this service?)");
+    }
     closed_ = true;
     open_ = false;
     resolver_.cancel();

@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "fls/common/hex.h"
+#include "fls/http/authorization.h"
 #include "fls/common/iso_time.h"
+#include "fls/common/json_input.h"
 #include "fls/common/prometheus.h"
 #include "fls/kms_server/kms_db.h"
 #include "fls/kms_server/verdict.h"
@@ -32,8 +34,14 @@ constexpr int kBatchExists = 120;
 constexpr int kSidecarExists = 40001;
 constexpr int kBadBatchSignature = 40004;
 constexpr int kBadRowSignature = 40005;
+constexpr int kTooManyForCredential = 40006;
+constexpr int kTooManyRegistrations = 40007;
+constexpr int kRegistrationRefused = 40100;
 constexpr std::int64_t kMaxInquirySeconds = 30LL * 24 * 3600;
-constexpr std::int64_t kMaxInquiryItems = 1LL << 40;  // keeps sums of totals far from overflow
+constexpr std::size_t kDefaultPageSize = 100;
+constexpr std::size_t kMaxPageSize = 1000;
+constexpr std::size_t kMaxLabelSize = 200;
+constexpr std::size_t kMaxServiceNameSize = 200;
 
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
@@ -60,6 +68,90 @@ HttpResponse api_error(unsigned status, int code, const std::string& message) {
   return json_response(status, dump(ordered_json{{"code", code}, {"message", message}}));
 }
 
+TokenHash token_hash(std::string_view token) {
+  TokenHash out;
+  crypto_hash_sha256(out.data(), reinterpret_cast<const unsigned char*>(token.data()), token.size());
+  return out;
+}
+
+bool same_hash(const TokenHash& a, const TokenHash& b) { return sodium_memcmp(a.data(), b.data(), a.size()) == 0; }
+
+// A new credential's token: 256 random bits, with a prefix that makes a leaked one easy to spot.
+std::string new_credential_token() {
+  SecretBytes random(32);
+  randombytes_buf(random.data(), random.size());
+  return "fls_" + to_hex(random.data(), random.size());
+}
+
+std::optional<std::string> query_parameter(const std::string& target, const std::string& name) {
+  const auto question = target.find('?');
+  if (question == std::string::npos) return std::nullopt;
+  const std::string query = target.substr(question + 1);
+  for (std::size_t start = 0; start <= query.size();) {
+    const auto amp = query.find('&', start);
+    const std::string pair = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    if (pair.compare(0, name.size() + 1, name + "=") == 0) return pair.substr(name.size() + 1);
+    if (amp == std::string::npos) break;
+    start = amp + 1;
+  }
+  return std::nullopt;
+}
+
+struct Page {
+  std::size_t offset = 0;
+  std::size_t limit = kDefaultPageSize;
+};
+
+// ?offset=&limit= of a listing; nullopt (after answering 400) when malformed.
+std::optional<Page> page_of(const HttpRequest& request, const HttpRespond& respond) {
+  Page page;
+  const auto read = [&](const char* name, std::size_t& value, std::size_t min, std::size_t max) {
+    const auto text = query_parameter(request.target, name);
+    if (!text) return true;
+    std::size_t parsed = 0;
+    bool ok = !text->empty() && text->size() <= 15;
+    for (char c : *text) {
+      ok = ok && c >= '0' && c <= '9';
+      if (ok) parsed = parsed * 10 + static_cast<std::size_t>(c - '0');
+    }
+    if (!ok || parsed < min || parsed > max) {
+      respond(api_error(400, 40014, std::string(name) + " must be a whole number from " + std::to_string(min) +
+                                        " to " + std::to_string(max)));
+      return false;
+    }
+    value = parsed;
+    return true;
+  };
+  if (!read("offset", page.offset, 0, std::size_t{1} << 40) || !read("limit", page.limit, 1, kMaxPageSize)) {
+    return std::nullopt;
+  }
+  return page;
+}
+
+// A listing's page: the first `page.limit` of `rows` (which holds one more when there are more),
+// with a Link header to the next page.
+template <class Row, class ToJson>
+HttpResponse page_response(const std::string& path, const Page& page, const std::vector<Row>& rows, ToJson to_json) {
+  ordered_json out = ordered_json::array();
+  for (std::size_t i = 0; i < rows.size() && i < page.limit; ++i) out.push_back(to_json(rows[i]));
+  HttpResponse response = json_response(200, dump(out));
+  if (rows.size() > page.limit) {
+    response.headers.emplace_back("Link", "<" + path + "?offset=" + std::to_string(page.offset + page.limit) +
+                                              "&limit=" + std::to_string(page.limit) + ">; rel=\"next\"");
+  }
+  return response;
+}
+
+ordered_json credential_json(const CredentialRow& row) {
+  return ordered_json{{"id", row.credential_id},
+                      {"service", row.service_name},
+                      {"label", row.label},
+                      {"created", format_iso_millis(row.created_ms)},
+                      {"revoked", row.revoked_ms ? ordered_json(format_iso_millis(*row.revoked_ms)) : ordered_json(nullptr)}};
+}
+
+const char* role_name(AdminRole role) { return role == AdminRole::admin ? "admin" : "auditor"; }
+
 bool instant_before(const Instant& a, const Instant& b) { return a < b; }
 
 std::int64_t seconds_between(const Instant& a, const Instant& b) {
@@ -80,14 +172,19 @@ std::vector<std::string> path_segments(const std::string& target) {
 }
 
 // Keys for verification, opened from the database on the database thread and cached there.
+// Only registrations of one scope are found (and those of the service without a credential, as
+// find_batch): a row whose keyId belongs to another credential is never checked, nor counted, as
+// this one's.
 class CachingKeyLookup final : public KeyLookup {
  public:
-  CachingKeyLookup(pqxx::connection& connection, const KeyVault& vault) : connection_(connection), vault_(vault) {}
+  CachingKeyLookup(pqxx::connection& connection, const KeyVault& vault, std::string scope, std::string service)
+      : connection_(connection), vault_(vault), scope_(std::move(scope)), service_(std::move(service)) {}
   const SidecarKeys* find(const std::string& sidecar_id) override {
     auto it = cache_.find(sidecar_id);
     if (it != cache_.end()) return &it->second;
     const auto sealed = keys_of(connection_, sidecar_id);
     if (!sealed || sealed->batch_public_key.size() != 32) return nullptr;
+    if (sealed->scope != scope_ && !(sealed->scope == kOpenScope && sealed->service_name == service_)) return nullptr;
     auto row_key = vault_.open(sealed->row_key_sealed, 32);
     if (!row_key) return nullptr;
     SidecarKeys keys{sidecar_id, {}, std::move(*row_key)};
@@ -98,6 +195,8 @@ class CachingKeyLookup final : public KeyLookup {
  private:
   pqxx::connection& connection_;
   const KeyVault& vault_;
+  std::string scope_;
+  std::string service_;
   std::map<std::string, SidecarKeys> cache_;
 };
 
@@ -108,24 +207,45 @@ class CachingKeyLookup final : public KeyLookup {
 
 class SidecarSession final : public WsPeerHandler, public std::enable_shared_from_this<SidecarSession> {
  public:
-  enum class State { connected, registering, challenged, registered, closed };
+  enum class State { connected, registering, challenged, registered, refused, closed };
 
-  SidecarSession(std::shared_ptr<KmsService> service, std::string remote)
-      : service_(std::move(service)), remote_(std::move(remote)) {}
+  SidecarSession(std::shared_ptr<KmsService> service, std::string remote, std::optional<TokenHash> token_hash)
+      : service_(std::move(service)),
+        remote_(std::move(remote)),
+        token_hash_(token_hash),
+        registration_deadline_(service_->io_) {}
 
   void on_open(std::shared_ptr<WsPeer> peer) override {
     peer_ = std::move(peer);
     spdlog::debug("sidecar connection from {}", remote_);
+    // A connection that never completes registration holds a slot for nothing.
+    registration_deadline_.expires_after(service_->options_.registration_timeout);
+    registration_deadline_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->state_ == State::registered || self->state_ == State::closed) return;
+      spdlog::warn("sidecar connection {} did not complete registration within {} ms; closing", self->describe(),
+                   self->service_->options_.registration_timeout.count());
+      self->close(websocket_policy_violation);
+    });
   }
 
   void on_text(std::string text) override {
-    const json message = json::parse(text, nullptr, false);
-    if (message.is_discarded()) {
-      spdlog::warn("sidecar {} sent malformed JSON ({} bytes)", describe(), text.size());
-      return error(nullptr, kParseError, "Parse error");
+    json message;
+    switch (parse_external_json(text, message)) {
+      case JsonInput::ok:
+        break;
+      case JsonInput::malformed:
+        spdlog::warn("sidecar {} sent malformed JSON ({} bytes)", describe(), text.size());
+        return error(nullptr, kParseError, "Parse error");
+      case JsonInput::too_deep:
+        spdlog::warn("sidecar {} sent JSON nested deeper than {} levels ({} bytes)", describe(),
+                     kMaxExternalJsonDepth, text.size());
+        return error(nullptr, kInvalidRequest, "Invalid Request: nested too deeply");
     }
     if (!message.is_object()) return error(nullptr, kInvalidRequest, "Invalid Request");
     const json id = message.contains("id") ? message["id"] : json(nullptr);
+    // JSON-RPC 2.0 ids are strings, numbers or null; anything else is not echoed back.
+    if (id.is_structured()) return error(nullptr, kInvalidRequest, "Invalid Request: id must be a string, number or null");
     if (!message.contains("method")) {
       if (message.contains("result") || message.contains("error")) return on_reply(message);
       return error(id, kInvalidRequest, "Invalid Request");
@@ -138,6 +258,7 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
     if (name == "challenge" && state_ == State::challenged) return on_challenge(id, params);
     if (name == "batch" && state_ == State::registered) return on_batch(id, params);
     if (name == "inquiry-response" && state_ == State::registered) return on_inquiry_response(params);
+    if (state_ == State::refused) return;  // closing: nothing more is answered
     spdlog::warn("sidecar {} called '{}', which is not allowed now", describe(), *method);
     error(id, kMethodNotFound, "Method not found");
   }
@@ -164,13 +285,17 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
                       {"params", {{"inquiry", inquiry_id}, {"startTime", start}, {"endTime", end}}}});
   }
 
-  void close() {
-    if (peer_) peer_->close();
+  void close(std::uint16_t code = websocket_normal) {
+    if (peer_) peer_->close(code);
   }
 
   const std::string& sidecar_id() const { return sidecar_id_; }
   const std::string& service_name() const { return service_name_; }
+  const std::string& scope() const { return scope_; }
   State state() const { return state_; }
+
+  static constexpr std::uint16_t websocket_normal = 1000;
+  static constexpr std::uint16_t websocket_policy_violation = 1008;
 
  private:
   void mark_terminated(const std::string& id) {
@@ -199,40 +324,75 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
     }
     state_ = State::registering;
     auto keys = std::make_shared<IssuedKeys>(KeyVault::issue());
-    SealedKeys sealed{lower_uuid(*sidecar_id), service_->vault_.seal(keys->row_key),
-                      service_->vault_.seal(keys->batch_secret_key),
-                      std::vector<std::uint8_t>(keys->batch_public_key.begin(), keys->batch_public_key.end())};
+    const auto& vault = service_->vault_;
+    NewRegistration registration{
+        SealedKeys{lower_uuid(*sidecar_id), vault.seal(keys->row_key), vault.seal(keys->batch_secret_key),
+                   std::vector<std::uint8_t>(keys->batch_public_key.begin(), keys->batch_public_key.end()), {}, {}},
+        *service_name, token_hash_, service_->options_.registration == RegistrationMode::token};
+    const auto limits = service_->options_.registration_limits;
+    const std::string sidecar = registration.keys.sidecar_id;
     const std::string service = *service_name;
     auto self = shared_from_this();
-    service_->run_db<bool>(
-        "registering sidecar " + sealed.sidecar_id,
-        [sealed, service](pqxx::connection& c) { return insert_sidecar(c, sealed.sidecar_id, service, sealed); },
-        [self, id, keys, sidecar = sealed.sidecar_id, service](bool inserted) {
+    service_->run_db<RegistrationResult>(
+        "registering sidecar " + sidecar,
+        [registration, limits](pqxx::connection& c) { return insert_sidecar(c, registration, limits); },
+        [self, id, keys, sidecar, service](RegistrationResult result) {
           if (self->state_ == State::closed) {
-            if (inserted) self->mark_terminated(sidecar);  // it closed while the row was written
+            // It closed while the row was written.
+            if (result.outcome == RegistrationOutcome::registered) self->mark_terminated(sidecar);
             return;
           }
-          if (!inserted) {
-            self->state_ = State::connected;
-            spdlog::warn("sidecar {} tried to register an id that exists: {}", self->remote_, sidecar);
-            return self->error(id, kSidecarExists, "Sidecar with id " + sidecar + " already exists");
+          switch (result.outcome) {
+            case RegistrationOutcome::registered:
+              return self->challenge(id, keys, sidecar, service, result.scope);
+            case RegistrationOutcome::id_exists:
+              self->state_ = State::connected;
+              spdlog::warn("sidecar {} tried to register an id that exists: {}", self->remote_, sidecar);
+              return self->error(id, kSidecarExists, "Sidecar with id " + sidecar + " already exists");
+            case RegistrationOutcome::unauthorized:
+              spdlog::warn("sidecar connection {} refused: no valid credential for service '{}'", self->remote_, service);
+              return self->refuse(id, kRegistrationRefused,
+                                  "Registration refused: a valid credential for service '" + service + "' is required");
+            case RegistrationOutcome::too_many_for_credential:
+              spdlog::warn("sidecar connection {} refused: its credential has {} open registrations (the limit)",
+                           self->remote_, self->service_->options_.registration_limits.per_credential);
+              return self->refuse(id, kTooManyForCredential, "Too many open registrations for this credential");
+            case RegistrationOutcome::too_many:
+              spdlog::warn("sidecar connection {} refused: {} registrations are open (the limit)", self->remote_,
+                           self->service_->options_.registration_limits.total);
+              return self->refuse(id, kTooManyRegistrations, "Too many open registrations");
           }
-          self->sidecar_id_ = sidecar;
-          self->service_name_ = service;
-          self->keys_ = keys;
-          self->challenge_ = to_hex(KeyVault::issue().row_key.data(), 16);
-          self->state_ = State::challenged;
-          ++self->service_->metrics_.registrations;
-          spdlog::info("sidecar {} of service {} registered, challenge sent", self->describe(), service);
-          self->reply(id, {{"id", sidecar},
-                           {"batchKey", upper_hex(keys->batch_secret_key.data(), keys->batch_secret_key.size())},
-                           {"rowKey", upper_hex(keys->row_key.data(), keys->row_key.size())},
-                           {"challenge", self->challenge_}});
         },
         [self, id] {
           self->state_ = State::connected;
           self->error(id, kInternalError, "Internal error");
         });
+  }
+
+  // The registration row is committed: hand out the keys and the challenge.
+  void challenge(const json& id, const std::shared_ptr<IssuedKeys>& keys, const std::string& sidecar,
+                 const std::string& service, const std::string& scope) {
+    sidecar_id_ = sidecar;
+    service_name_ = service;
+    scope_ = scope;
+    keys_ = keys;
+    challenge_ = to_hex(KeyVault::issue().row_key.data(), 16);
+    state_ = State::challenged;
+    ++service_->metrics_.registrations;
+    spdlog::info("sidecar {} of service {} registered{}, challenge sent", describe(), service,
+                 scope == kOpenScope ? " without a credential" : " with credential " + scope);
+    reply(id, {{"id", sidecar},
+               {"batchKey", upper_hex(keys->batch_secret_key.data(), keys->batch_secret_key.size())},
+               {"rowKey", upper_hex(keys->row_key.data(), keys->row_key.size())},
+               {"challenge", challenge_}});
+  }
+
+  // Answers with the error, then closes: a refused registration is not retried on this connection.
+  void refuse(const json& id, int code, const std::string& message) {
+    state_ = State::refused;
+    ++service_->metrics_.registrations_refused;
+    error(id, code, message);
+    close(websocket_policy_violation);
   }
 
   void on_challenge(const json& id, const json& params) {
@@ -270,10 +430,12 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
             self->keys_.reset();
             self->error(id, failure, failure == kBadBatchSignature ? "Invalid batch signature" : "Invalid row signature");
             self->sidecar_id_.clear();
-            return self->close();
+            return self->close(websocket_normal);
           }
           self->state_ = State::registered;
           self->keys_.reset();  // the KMS keeps only the sealed copies
+          self->registration_deadline_.cancel();
+          if (self->peer_) self->peer_->set_read_limit(self->service_->options_.max_message_size);
           spdlog::info("sidecar {} passed the challenge", self->describe());
           self->reply(id, {{"status", "OK"}});
           self->service_->sidecar_registered(self);
@@ -296,7 +458,7 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
     const std::string batch = lower_uuid(*batch_id);
     auto self = shared_from_this();
     service_->store_batch(KmsService::PendingBatch{
-        NewBatch{batch, sidecar_id_, *signature},
+        NewBatch{batch, sidecar_id_, scope_, *signature},
         [self, id, batch](bool inserted) {
           if (!inserted) return self->error(id, kBatchExists, "Batch with id " + batch + " already exists");
           ++self->service_->metrics_.batches_received;
@@ -307,39 +469,56 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
 
   void on_inquiry_response(const json& params) {
     const std::string* inquiry = string_field(params, "inquiry");
-    const auto total = params.find("total");
-    const auto item = params.find("item");
-    if (inquiry == nullptr || !is_uuid(*inquiry) || total == params.end() || item == params.end() ||
-        !total->is_number_integer() || !item->is_number_integer() || total->get<std::int64_t>() < 0 ||
-        total->get<std::int64_t>() > kMaxInquiryItems || item->get<std::int64_t>() < 0 ||
-        item->get<std::int64_t>() > total->get<std::int64_t>()) {
-      spdlog::warn("sidecar {} sent an inquiry-response without a valid inquiry, total and item; ignored", describe());
+    if (inquiry == nullptr || !is_uuid(*inquiry)) {
+      ++service_->metrics_.inquiry_responses_refused;
+      spdlog::warn("sidecar {} sent an inquiry-response without a valid inquiry id; ignored", describe());
       return;
     }
-    InquiryResponseRow row{sidecar_id_, std::nullopt, {}, total->get<std::int64_t>(), item->get<std::int64_t>()};
+    const std::string inquiry_id = lower_uuid(*inquiry);
+    const auto integer = [&](const char* name) -> std::optional<std::int64_t> {
+      const auto it = params.find(name);
+      if (it == params.end() || !it->is_number_integer()) return std::nullopt;
+      if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxInquiryItems)) {
+        return kMaxInquiryItems + 1;  // out of range either way
+      }
+      return it->get<std::int64_t>();
+    };
+    const auto total = integer("total");
+    const auto item = integer("item");
     const std::string* batch_id = string_field(params, "id");
     const std::string* body = string_field(params, "body");
-    if (batch_id != nullptr && body != nullptr && is_uuid(*batch_id)) {
+    const bool has_batch = batch_id != nullptr && body != nullptr && is_uuid(*batch_id);
+    std::string dropped;
+    // Out-of-range values (here -1) are judged like any other: they never count.
+    std::optional<std::string> problem =
+        service_->judge_inquiry_response(sidecar_id_, inquiry_id, total.value_or(-1), item.value_or(-1), has_batch, dropped);
+    if (!dropped.empty()) {
+      ++service_->metrics_.inquiry_responses_refused;
+      spdlog::warn("sidecar {} answered inquiry {}, but {}; ignored", describe(), inquiry_id, dropped);
+      return;
+    }
+    if (!total || !item) problem = "total and item must be integers";
+    if (problem) {
+      ++service_->metrics_.inquiry_responses_refused;
+      spdlog::warn("sidecar {} sent an inquiry-response to {} that cannot count: {}", describe(), inquiry_id, *problem);
+    }
+    // Kept as evidence either way; the database's integer columns hold any value that counted.
+    const auto stored = [](std::optional<std::int64_t> value) {
+      return std::clamp<std::int64_t>(value.value_or(0), -kMaxInquiryItems, kMaxInquiryItems);
+    };
+    InquiryResponseRow row{sidecar_id_, std::nullopt, {}, stored(total), stored(item), problem};
+    if (has_batch) {
       row.batch_id = lower_uuid(*batch_id);
       row.body = *body;
     }
-    const std::string inquiry_id = lower_uuid(*inquiry);
     auto self = shared_from_this();
     service_->run_db<bool>(
         "storing a response to inquiry " + inquiry_id,
-        [inquiry_id, row](pqxx::connection& c) {
-          if (!find_inquiry(c, inquiry_id)) return false;
+        [inquiry_id, row = std::move(row)](pqxx::connection& c) {
           insert_inquiry_response(c, inquiry_id, row);
           return true;
         },
-        [self, inquiry_id, row](bool stored) {
-          if (!stored) {
-            spdlog::warn("sidecar {} answered unknown inquiry {}; ignored", self->describe(), inquiry_id);
-            return;
-          }
-          self->service_->inquiry_response(self->sidecar_id_, inquiry_id, row.total, row.item, row.batch_id.has_value());
-        },
-        [] {});
+        [self, inquiry_id](bool) { self->service_->inquiry_response_stored(inquiry_id); }, [] {});
   }
 
   void on_reply(const json& message) {
@@ -358,10 +537,13 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
 
   std::shared_ptr<KmsService> service_;
   std::string remote_;
+  std::optional<TokenHash> token_hash_;  // of the upgrade's bearer token, if it had one
+  asio::steady_timer registration_deadline_;
   std::shared_ptr<WsPeer> peer_;
   State state_ = State::connected;
   std::string sidecar_id_;
   std::string service_name_;
+  std::string scope_;  // the credential it registered with, or kOpenScope
   std::shared_ptr<IssuedKeys> keys_;  // between register and challenge only
   std::string challenge_;
   std::set<std::string> pending_healthchecks_;
@@ -371,20 +553,49 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
 
 struct KmsService::InquiryProgress {
   explicit InquiryProgress(asio::io_context& io) : timeout(io) {}
-  struct Answer {
-    std::int64_t total = -1;
-    std::set<std::int64_t> items;
-    bool done = false;
-  };
-  std::map<std::string, Answer> asked;  // sidecar id -> progress
+  std::map<std::string, AnswerProgress> asked;  // sidecar id -> what it sent that counted
+  std::set<std::string> gone;                   // asked sidecars whose connection closed
   asio::steady_timer timeout;
+
+  bool finished() const {
+    return std::all_of(asked.begin(), asked.end(),
+                       [&](const auto& a) { return a.second.complete() || gone.count(a.first) != 0; });
+  }
 };
 
 KmsService::KmsService(asio::io_context& io, QueryWorker& db, const KeyVault& vault, const Clock& clock, IdSource& ids,
                        KmsServiceOptions options)
-    : io_(io), db_(db), vault_(vault), clock_(clock), ids_(ids), options_(std::move(options)) {}
+    : io_(io),
+      db_(db),
+      vault_(vault),
+      clock_(clock),
+      ids_(ids),
+      options_(std::move(options)),
+      admin_hash_(options_.admin_token ? std::optional<TokenHash>(token_hash(*options_.admin_token)) : std::nullopt),
+      auditor_hash_(options_.auditor_token ? std::optional<TokenHash>(token_hash(*options_.auditor_token))
+                                           : std::nullopt),
+      prune_timer_(io) {}
 
 KmsService::~KmsService() = default;
+
+void KmsService::start() { prune_registrations(); }
+
+void KmsService::prune_registrations() {
+  const EpochMillis cutoff = clock_.now_ms() - options_.registration_retention.count();
+  run_db<std::size_t>(
+      "pruning registrations that never delivered a batch",
+      [cutoff](pqxx::connection& c) { return fls::kms::prune_registrations(c, cutoff); },
+      [](std::size_t pruned) {
+        if (pruned != 0) spdlog::info("pruned {} closed registration(s) that never delivered a batch", pruned);
+      },
+      [] {});
+  // Hourly, or as often as registrations expire when they are kept for less (once a second at most).
+  prune_timer_.expires_after(std::clamp<std::chrono::milliseconds>(options_.registration_retention,
+                                                                    std::chrono::seconds(1), std::chrono::hours(1)));
+  prune_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) self->prune_registrations();
+  });
+}
 
 template <class Result>
 void KmsService::run_db(std::string what, std::function<Result(pqxx::connection&)> job,
@@ -434,8 +645,32 @@ void KmsService::store_batch(PendingBatch batch) {
   });
 }
 
-std::shared_ptr<WsPeerHandler> KmsService::accept_sidecar(const HttpRequest& request) {
-  auto session = std::make_shared<SidecarSession>(shared_from_this(), request.remote);
+std::shared_ptr<WsPeerHandler> KmsService::accept_sidecar(const HttpRequest& request, HttpResponse& refusal) {
+  const BearerCredentials credentials = bearer_credentials(request);
+  std::optional<TokenHash> hash;
+  switch (credentials.status) {
+    case BearerCredentials::Status::ok:
+      hash = token_hash(credentials.token);
+      break;
+    case BearerCredentials::Status::absent:
+      if (options_.registration == RegistrationMode::open) break;
+      ++metrics_.registrations_refused;
+      spdlog::warn("sidecar connection from {} refused: no credential (KMS_REGISTRATION=token)", request.remote);
+      refusal = api_error(401, 40100, "A credential is required to register (Authorization: Bearer <token>)");
+      return nullptr;
+    case BearerCredentials::Status::malformed:
+      ++metrics_.registrations_refused;
+      spdlog::warn("sidecar connection from {} refused: an Authorization header that is not a bearer token",
+                   request.remote);
+      refusal = api_error(401, 40100, "The Authorization header must be 'Bearer <token>'");
+      return nullptr;
+    case BearerCredentials::Status::repeated:
+      ++metrics_.registrations_refused;
+      spdlog::warn("sidecar connection from {} refused: more than one Authorization header", request.remote);
+      refusal = api_error(400, 40006, "More than one Authorization header");
+      return nullptr;
+  }
+  auto session = std::make_shared<SidecarSession>(shared_from_this(), request.remote, hash);
   sessions_.insert(session);
   return session;
 }
@@ -454,31 +689,32 @@ void KmsService::sidecar_closed(const std::shared_ptr<SidecarSession>& session) 
   if (it != registered_.end() && it->second == session) registered_.erase(it);
   std::vector<std::string> finished;
   for (auto& [inquiry_id, progress] : inquiries_) {
-    auto answer = progress->asked.find(session->sidecar_id());
-    if (answer == progress->asked.end()) continue;
-    answer->second.done = true;
-    if (std::all_of(progress->asked.begin(), progress->asked.end(), [](const auto& a) { return a.second.done; })) {
-      finished.push_back(inquiry_id);
-    }
+    if (progress->asked.count(session->sidecar_id()) == 0) continue;
+    progress->gone.insert(session->sidecar_id());
+    if (progress->finished()) finished.push_back(inquiry_id);
   }
   for (const auto& id : finished) finish_inquiry(id);
 }
 
-void KmsService::inquiry_response(const std::string& sidecar_id, const std::string& inquiry_id, std::int64_t total,
-                                  std::int64_t item, bool has_batch) {
+std::optional<std::string> KmsService::judge_inquiry_response(const std::string& sender, const std::string& inquiry_id,
+                                                              std::int64_t total, std::int64_t item, bool has_batch,
+                                                              std::string& dropped) {
   const auto it = inquiries_.find(inquiry_id);
-  if (it == inquiries_.end()) return;
-  auto answer = it->second->asked.find(sidecar_id);
-  if (answer == it->second->asked.end()) return;
-  auto& a = answer->second;
-  a.total = total;
-  if (has_batch) a.items.insert(item);
-  a.done = total == 0 || (!a.items.empty() && static_cast<std::int64_t>(a.items.size()) >= total &&
-                          *a.items.begin() == 1 && *a.items.rbegin() == total);
-  const auto& asked = it->second->asked;
-  if (std::all_of(asked.begin(), asked.end(), [](const auto& entry) { return entry.second.done; })) {
-    finish_inquiry(inquiry_id);
+  if (it == inquiries_.end()) {
+    dropped = "it is not open";
+    return std::nullopt;
   }
+  const auto answer = it->second->asked.find(sender);
+  if (answer == it->second->asked.end()) {
+    dropped = "it was not sent to this sidecar";
+    return std::nullopt;
+  }
+  return answer->second.add(total, item, has_batch);
+}
+
+void KmsService::inquiry_response_stored(const std::string& inquiry_id) {
+  const auto it = inquiries_.find(inquiry_id);
+  if (it != inquiries_.end() && it->second->finished()) finish_inquiry(inquiry_id);
 }
 
 void KmsService::finish_inquiry(const std::string& inquiry_id) {
@@ -493,20 +729,71 @@ void KmsService::finish_inquiry(const std::string& inquiry_id) {
 
 // ---- admin API ----
 
+AdminRole KmsService::role_of(const HttpRequest& request, HttpResponse& refusal) const {
+  const BearerCredentials credentials = bearer_credentials(request);
+  if (credentials.status == BearerCredentials::Status::repeated) {
+    refusal = api_error(400, 40006, "More than one Authorization header");
+    return AdminRole::none;
+  }
+  if (!admin_hash_) return AdminRole::admin;  // development mode without a token
+  if (credentials.status == BearerCredentials::Status::ok) {
+    // Compared as hashes, in constant time: neither a token's bytes nor its length show in timing.
+    const TokenHash presented = token_hash(credentials.token);
+    if (same_hash(presented, *admin_hash_)) return AdminRole::admin;
+    if (auditor_hash_ && same_hash(presented, *auditor_hash_)) return AdminRole::auditor;
+  }
+  refusal = api_error(401, 40100, "A valid admin or auditor token is required (Authorization: Bearer <token>)");
+  return AdminRole::none;
+}
+
 void KmsService::handle_http(const HttpRequest& request, HttpRespond respond) {
   const auto segments = path_segments(request.target);
   const bool get = request.method == "GET";
-  const bool post = request.method == "POST";
   if (get && segments == std::vector<std::string>{"health"}) return respond(json_response(200, R"({"status":"OK"})"));
   if (get && segments == std::vector<std::string>{"metrics"}) return respond(metrics());
 
-  if (options_.admin_token) {
-    const std::string header = request.header("Authorization");
-    const std::string expected = "Bearer " + *options_.admin_token;
-    if (header.size() != expected.size() || sodium_memcmp(header.data(), expected.data(), expected.size()) != 0) {
-      return respond(api_error(401, 40100, "A valid admin token is required (Authorization: Bearer <token>)"));
+  HttpResponse refusal;
+  const AdminRole role = role_of(request, refusal);
+  if (role == AdminRole::none) return respond(std::move(refusal));
+  if (get) return route_admin(request, role, std::move(respond));
+
+  // Every change is recorded: who (role and address), what (method, path, the id it concerned),
+  // when, and how it was answered. Refused attempts too.
+  const std::string path = request.target.substr(0, request.target.find('?')).substr(0, 200);
+  auto self = shared_from_this();
+  auto recorded = [self, role, remote = request.remote, method = request.method, path, segments,
+                   respond = std::move(respond)](HttpResponse response) {
+    AdminAction action{0, 0, role_name(role), remote, method, path, std::nullopt, response.status};
+    for (const auto& segment : segments) {
+      if (is_uuid(segment)) action.target = lower_uuid(segment);
     }
-  }
+    if (!action.target && response.status < 300) {
+      json body;
+      if (parse_external_json(response.body, body) == JsonInput::ok) {
+        if (const std::string* id = string_field(body, "id")) action.target = *id;
+      }
+      for (const auto& [name, value] : response.headers) {
+        if (name == "Location") action.target = value.substr(value.rfind('/') + 1);
+      }
+    }
+    self->run_db<bool>(
+        "recording an admin action", [action](pqxx::connection& c) { insert_admin_action(c, action); return true; },
+        [](bool) {}, [] {});
+    respond(std::move(response));
+  };
+  route_admin(request, role, std::move(recorded));
+}
+
+void KmsService::route_admin(const HttpRequest& request, AdminRole role, HttpRespond respond) {
+  const auto segments = path_segments(request.target);
+  const bool get = request.method == "GET";
+  const bool post = request.method == "POST";
+  const bool del = request.method == "DELETE";
+  const auto admin_only = [&] {
+    if (role == AdminRole::admin) return true;
+    respond(api_error(403, 40300, "The auditor token may only read and start inquiries"));
+    return false;
+  };
   auto uuid_segment = [&](std::size_t index, std::string& out) {
     if (!is_uuid(segments[index])) {
       respond(api_error(400, 40003, "'" + segments[index] + "' is not a valid UUID"));
@@ -516,9 +803,9 @@ void KmsService::handle_http(const HttpRequest& request, HttpRespond respond) {
     return true;
   };
   std::string id;
-  if (get && segments == std::vector<std::string>{"sidecars"}) return get_sidecars(std::move(respond));
+  if (get && segments == std::vector<std::string>{"sidecars"}) return get_sidecars(request, std::move(respond));
   if (post && segments.size() == 3 && segments[0] == "sidecars" && segments[2] == "healthchecks") {
-    if (uuid_segment(1, id)) post_healthcheck(id, request, std::move(respond));
+    if (admin_only() && uuid_segment(1, id)) post_healthcheck(id, request, std::move(respond));
     return;
   }
   if (get && segments.size() == 2 && segments[0] == "healthchecks") {
@@ -530,23 +817,150 @@ void KmsService::handle_http(const HttpRequest& request, HttpRespond respond) {
     if (uuid_segment(1, id)) get_inquiry(id, std::move(respond));
     return;
   }
+  if (segments == std::vector<std::string>{"credentials"} && (get || post)) {
+    if (get) return get_credentials(request, std::move(respond));
+    if (admin_only()) post_credential(request, std::move(respond));
+    return;
+  }
+  if (del && segments.size() == 2 && segments[0] == "credentials") {
+    if (admin_only() && uuid_segment(1, id)) revoke_credential(id, std::move(respond));
+    return;
+  }
+  if (post && segments.size() == 3 && segments[0] == "credentials" && segments[2] == "token") {
+    if (admin_only() && uuid_segment(1, id)) rotate_credential(id, std::move(respond));
+    return;
+  }
+  if (get && segments == std::vector<std::string>{"admin-actions"}) return get_admin_actions(request, std::move(respond));
   respond(api_error(404, 40400, "No route for " + request.method + " " + request.target.substr(0, 200)));
 }
 
-void KmsService::get_sidecars(HttpRespond respond) {
+void KmsService::get_sidecars(const HttpRequest& request, HttpRespond respond) {
+  const auto page = page_of(request, respond);
+  if (!page) return;
   run_db<std::vector<SidecarRow>>(
-      "listing sidecars", [](pqxx::connection& c) { return list_sidecars(c); },
-      [respond](std::vector<SidecarRow> rows) {
-        ordered_json out = ordered_json::array();
-        for (const auto& r : rows) out.push_back({{"id", r.sidecar_id}, {"serviceName", r.service_name}, {"status", r.status}});
+      "listing sidecars", [page = *page](pqxx::connection& c) { return list_sidecars(c, page.offset, page.limit); },
+      [respond, page = *page](std::vector<SidecarRow> rows) {
+        respond(page_response("/sidecars", page, rows, [](const SidecarRow& r) {
+          return ordered_json{{"id", r.sidecar_id},
+                              {"serviceName", r.service_name},
+                              {"status", r.status},
+                              {"credentialId", r.credential_id ? ordered_json(*r.credential_id) : ordered_json(nullptr)}};
+        }));
+      },
+      [respond] { respond(api_error(500, 50000, "Internal error")); });
+}
+
+void KmsService::post_credential(const HttpRequest& request, HttpRespond respond) {
+  json body;
+  if (parse_external_json(request.body, body) != JsonInput::ok || !body.is_object()) {
+    return respond(api_error(400, 40000, "The request body must be a JSON object"));
+  }
+  const std::string* service = string_field(body, "service");
+  if (service == nullptr || service->empty() || service->size() > kMaxServiceNameSize) {
+    return respond(api_error(400, 40011, "service must be a non-empty string of at most 200 characters"));
+  }
+  std::string label;
+  if (body.contains("label")) {
+    const std::string* given = string_field(body, "label");
+    if (given == nullptr || given->size() > kMaxLabelSize) {
+      return respond(api_error(400, 40015, "label must be a string of at most 200 characters"));
+    }
+    label = *given;
+  }
+  const CredentialRow row{ids_.next_uuid(), *service, label, clock_.now_ms(), std::nullopt};
+  const std::string token = new_credential_token();
+  const TokenHash hash = token_hash(token);
+  run_db<bool>(
+      "creating credential " + row.credential_id,
+      [row, hash](pqxx::connection& c) { insert_credential(c, row, hash); return true; },
+      [respond, row, token](bool) {
+        spdlog::info("credential {} created for service {}", row.credential_id, row.service_name);
+        ordered_json out = credential_json(row);
+        out["token"] = token;  // shown once: only its hash is kept
+        HttpResponse created = json_response(201, dump(out));
+        created.headers.emplace_back("Location", "/credentials/" + row.credential_id);
+        respond(std::move(created));
+      },
+      [respond] { respond(api_error(500, 50000, "Internal error")); });
+}
+
+void KmsService::get_credentials(const HttpRequest& request, HttpRespond respond) {
+  const auto page = page_of(request, respond);
+  if (!page) return;
+  run_db<std::vector<CredentialRow>>(
+      "listing credentials",
+      [page = *page](pqxx::connection& c) { return list_credentials(c, page.offset, page.limit); },
+      [respond, page = *page](std::vector<CredentialRow> rows) {
+        respond(page_response("/credentials", page, rows, credential_json));
+      },
+      [respond] { respond(api_error(500, 50000, "Internal error")); });
+}
+
+void KmsService::revoke_credential(const std::string& credential_id, HttpRespond respond) {
+  auto self = shared_from_this();
+  run_db<std::optional<CredentialRow>>(
+      "revoking credential " + credential_id,
+      [credential_id](pqxx::connection& c) { return fls::kms::revoke_credential(c, credential_id); },
+      [self, respond, credential_id](std::optional<CredentialRow> row) {
+        if (!row) return respond(api_error(404, 40403, "Credential with id of " + credential_id + " does not exist"));
+        // Its sidecars lose their connections now; they cannot register again with it.
+        std::size_t closed = 0;
+        for (const auto& session : self->sessions_) {
+          if (session->scope() == credential_id) {
+            session->close(SidecarSession::websocket_policy_violation);
+            ++closed;
+          }
+        }
+        spdlog::info("credential {} of service {} revoked; {} connection(s) closed", credential_id, row->service_name,
+                     closed);
+        respond(json_response(200, dump(credential_json(*row))));
+      },
+      [respond] { respond(api_error(500, 50000, "Internal error")); });
+}
+
+void KmsService::rotate_credential(const std::string& credential_id, HttpRespond respond) {
+  const std::string token = new_credential_token();
+  const TokenHash hash = token_hash(token);
+  run_db<std::optional<CredentialRow>>(
+      "replacing the token of credential " + credential_id,
+      [credential_id, hash](pqxx::connection& c) { return replace_credential_token(c, credential_id, hash); },
+      [respond, credential_id, token](std::optional<CredentialRow> row) {
+        if (!row) {
+          return respond(api_error(404, 40403, "Credential with id of " + credential_id + " does not exist or is revoked"));
+        }
+        spdlog::info("credential {} has a new token; the old one no longer registers", credential_id);
+        ordered_json out = credential_json(*row);
+        out["token"] = token;
         respond(json_response(200, dump(out)));
       },
       [respond] { respond(api_error(500, 50000, "Internal error")); });
 }
 
+void KmsService::get_admin_actions(const HttpRequest& request, HttpRespond respond) {
+  const auto page = page_of(request, respond);
+  if (!page) return;
+  run_db<std::vector<AdminAction>>(
+      "listing admin actions",
+      [page = *page](pqxx::connection& c) { return list_admin_actions(c, page.offset, page.limit); },
+      [respond, page = *page](std::vector<AdminAction> rows) {
+        respond(page_response("/admin-actions", page, rows, [](const AdminAction& a) {
+          return ordered_json{{"id", a.action_id},
+                              {"time", format_iso_millis(a.at_ms)},
+                              {"role", a.role},
+                              {"remote", a.remote},
+                              {"method", a.method},
+                              {"path", a.path},
+                              {"target", a.target ? ordered_json(*a.target) : ordered_json(nullptr)},
+                              {"status", a.status}};
+        }));
+      },
+      [respond] { respond(api_error(500, 50000, "Internal error")); });
+}
+
 void KmsService::post_healthcheck(const std::string& sidecar_id, const HttpRequest& request, HttpRespond respond) {
-  const json body = request.body.empty() ? json::object() : json::parse(request.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
+  json body = json::object();
+  if (!request.body.empty() && parse_external_json(request.body, body) != JsonInput::ok) body = nullptr;
+  if (!body.is_object()) {
     return respond(api_error(400, 40000, "The request body must be a JSON object"));
   }
   std::string level = "ping";
@@ -592,8 +1006,8 @@ void KmsService::get_healthcheck(const std::string& healthcheck_id, HttpRespond 
 }
 
 void KmsService::post_inquiry(const HttpRequest& request, HttpRespond respond) {
-  const json body = json::parse(request.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
+  json body;
+  if (parse_external_json(request.body, body) != JsonInput::ok || !body.is_object()) {
     return respond(api_error(400, 40000, "The request body must be a JSON object"));
   }
   const std::string* service = string_field(body, "service");
@@ -636,7 +1050,7 @@ void KmsService::post_inquiry(const HttpRequest& request, HttpRespond respond) {
           if (auto s = self->registered_.find(sidecar); s != self->registered_.end()) {
             s->second->send_inquiry(row.inquiry_id, start_text, end_text);
           } else {
-            progress->asked[sidecar].done = true;  // it left in the meantime
+            progress->gone.insert(sidecar);  // it left in the meantime
           }
         }
         progress->timeout.expires_after(self->options_.inquiry_timeout);
@@ -665,17 +1079,43 @@ void KmsService::get_inquiry(const std::string& inquiry_id, HttpRespond respond)
         if (!inquiry) return std::nullopt;
         const auto responses = inquiry_responses(c, inquiry_id);
         const bool complete = inquiry->completed || now >= inquiry->created_ms + timeout.count();
+        std::vector<std::string> senders;
+        for (const auto& r : responses) senders.push_back(r.sidecar_id);
+        const auto scopes = scopes_of(c, senders);
+        // Each answer is judged within its sender's scope: only batches and row keys of the
+        // sender's own credential can verify as its results.
+        std::map<std::string, CachingKeyLookup> keys_by_scope;
+        std::map<std::string, AnswerProgress> progress;
+        for (const auto& sidecar : inquiry->asked) progress[sidecar];
         std::map<std::string, std::int64_t> totals;
-        CachingKeyLookup keys(c, vault);
         std::vector<ResultVerdict> results;
+        ordered_json sender_problems = ordered_json::array();
         for (const auto& r : responses) {
+          if (r.problem) {
+            sender_problems.push_back({{"sidecarId", r.sidecar_id},
+                                       {"batchId", r.batch_id ? ordered_json(*r.batch_id) : ordered_json(nullptr)},
+                                       {"item", r.item},
+                                       {"problem", *r.problem}});
+            continue;
+          }
+          progress[r.sidecar_id].add(r.total, r.item, r.batch_id.has_value());  // counted when it arrived
           totals[r.sidecar_id] = std::max(totals[r.sidecar_id], r.total);
           if (!r.batch_id) continue;
-          const auto known = find_batch(c, *r.batch_id);
-          results.push_back(verify_result(*r.batch_id, r.body, known ? &*known : nullptr, keys));
+          const auto scope_it = scopes.find(r.sidecar_id);
+          const std::string scope = scope_it == scopes.end() ? std::string() : scope_it->second;
+          auto keys = keys_by_scope.try_emplace(scope, c, vault, scope, inquiry->service_name).first;
+          const auto known = find_batch(c, scope, *r.batch_id, inquiry->service_name);
+          results.push_back(verify_result(*r.batch_id, r.body, known ? &*known : nullptr, keys->second));
+          results.back().answered_by = r.sidecar_id;
+        }
+        InquiryAnswers answers;
+        answers.sender_problems = sender_problems.size();
+        for (const auto& sidecar : inquiry->asked) {
+          if (!progress[sidecar].complete()) answers.unanswered.push_back(sidecar);
         }
         const auto summary =
-            summarize(results, batches_in_window(c, inquiry->service_name, inquiry->start, inquiry->end), complete);
+            summarize(results, batches_in_window(c, inquiry->service_name, inquiry->start, inquiry->end), complete,
+                      answers);
         std::int64_t total = 0;
         for (const auto& [sidecar, t] : totals) total += t;
         ordered_json out;
@@ -690,6 +1130,7 @@ void KmsService::get_inquiry(const std::string& inquiry_id, HttpRespond respond)
                                     {"body", r.body},
                                     {"verified", r.verified},
                                     {"sidecarId", r.sidecar_id ? ordered_json(*r.sidecar_id) : ordered_json(nullptr)},
+                                    {"answeredBy", r.answered_by},
                                     {"rows", r.rows},
                                     {"rowsVerified", r.rows_verified},
                                     {"problems", r.problems}});
@@ -699,6 +1140,8 @@ void KmsService::get_inquiry(const std::string& inquiry_id, HttpRespond respond)
         out["unknown"] = summary.unknown;
         out["gaps"] = ordered_json::array();
         for (const auto& g : summary.gaps) out["gaps"].push_back({{"keyId", g.key_id}, {"after", g.after}, {"before", g.before}});
+        out["unanswered"] = summary.unanswered;
+        out["senderProblems"] = std::move(sender_problems);
         if (complete) self->metrics_.inquiry_results_failed += failed;  // counted each time a verdict is read
         return dump(out);
       },
@@ -718,6 +1161,12 @@ HttpResponse KmsService::metrics() const {
   out.counter("fls_kms_inquiries_total", "Inquiries started.", metrics_.inquiries);
   out.counter("fls_kms_verification_failures_total", "Inquiry results that failed verification, per verdict read.",
               metrics_.inquiry_results_failed);
+  out.counter("fls_kms_registrations_refused_total",
+              "Registrations refused: no valid credential, or over a registration limit.",
+              metrics_.registrations_refused);
+  out.counter("fls_kms_inquiry_responses_refused_total",
+              "Inquiry responses that could not count as results (not asked, not open, malformed, repeated).",
+              metrics_.inquiry_responses_refused);
   out.counter("fls_kms_healthchecks_total", "Health checks sent to sidecars.", metrics_.healthchecks);
   return metrics_response(out.text());
 }

@@ -35,7 +35,8 @@ The /sidecar WebSocket and the admin API share KMS_PORT (default 8080).
 
 Configuration comes from the environment: KMS_DATABASE_URI is required, and so are
 KMS_MASTER_KEY (64 hex digits) and KMS_ADMIN_TOKEN unless KMS_DEV_MODE=true. Optional:
-KMS_PORT, KMS_BIND_ADDRESS, KMS_TLS_CERT and KMS_TLS_KEY, KMS_INQUIRY_TIMEOUT, KMS_LOG_LEVEL.
+KMS_PORT, KMS_BIND_ADDRESS, KMS_TLS_CERT and KMS_TLS_KEY, KMS_INQUIRY_TIMEOUT, KMS_LOG_LEVEL,
+KMS_AUDITOR_TOKEN, KMS_REGISTRATION and the limits listed in the README.
 )";
 
 // Opens one stored key with the master key, so a wrong key stops the start instead of
@@ -54,6 +55,10 @@ int main(int argc, char** argv) {
                                    [&](const fls::EnvReader& env) { config = fls::load_kms_config(env); });
   if (start.exit_code) return *start.exit_code;
   fls::init_logging(config.log_level, config.log_format);
+  if (config.registration == fls::RegistrationMode::open) {
+    spdlog::warn("*** KMS_REGISTRATION=open: anyone who reaches this port can register as any service and put "
+                 "batches into its inquiries; set KMS_REGISTRATION=token once every sidecar has SIDE_KMS__TOKEN ***");
+  }
   if (config.dev_mode) {
     spdlog::warn("*** KMS_DEV_MODE=true: {}{}not for production ***",
                  config.master_key ? "" : "keys are sealed with a publicly known development key; ",
@@ -88,15 +93,28 @@ int main(int argc, char** argv) {
     fls::SystemClock clock;
     auto ids = fls::make_random_id_source();
     fls::QueryWorker db(config.database_uri);
-    auto service = std::make_shared<fls::kms::KmsService>(
-        io, db, vault, clock, *ids, fls::kms::KmsServiceOptions{config.admin_token, config.inquiry_timeout});
+    fls::kms::KmsServiceOptions service_options;
+    service_options.admin_token = config.admin_token;
+    service_options.auditor_token = config.auditor_token;
+    service_options.inquiry_timeout = config.inquiry_timeout;
+    service_options.registration = config.registration;
+    service_options.registration_limits = {config.max_registrations_per_credential, config.max_registrations};
+    service_options.max_message_size = config.max_message_size;
+    service_options.registration_timeout = config.registration_timeout;
+    service_options.registration_retention = config.registration_retention;
+    auto service = std::make_shared<fls::kms::KmsService>(io, db, vault, clock, *ids, std::move(service_options));
 
     fls::HttpServerOptions options;
     options.bind_address = config.bind_address;
     options.port = config.port;
     options.tls = tls ? &*tls : nullptr;
     options.websocket_path = "/sidecar";
-    options.websocket_factory = [service](const fls::HttpRequest& request) { return service->accept_sidecar(request); };
+    // Until a sidecar has registered, its messages are a register or a challenge: small.
+    options.max_websocket_message = config.max_unregistered_message_size;
+    options.max_connections = config.max_connections;
+    options.websocket_factory = [service](const fls::HttpRequest& request, fls::HttpResponse& refusal) {
+      return service->accept_sidecar(request, refusal);
+    };
     fls::HttpServer server(io, options, [service](const fls::HttpRequest& request, fls::HttpRespond respond) {
       service->handle_http(request, std::move(respond));
     });
@@ -107,6 +125,7 @@ int main(int argc, char** argv) {
 
     boost::asio::signal_set signals(io, SIGTERM, SIGINT);
     signals.async_wait([&](boost::system::error_code, int signal) {
+    service->start();
       spdlog::info("received {}, stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
       server.stop();
       service->close_all();

@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "fls/common/iso_time.h"
+#include "fls/common/json_input.h"
 #include "fls/signing/documents.h"
 #include "fls/signing/row_signer.h"
 
@@ -198,7 +199,11 @@ class RowSigners {
 
 // Counts and checks every row of `body`, adding to `verdict`.
 void check_rows(const std::string& body, KeyLookup& keys, ResultVerdict& verdict) {
-  const Json parsed = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  Json parsed;
+  if (parse_external_json(body, parsed) == JsonInput::too_deep) {
+    verdict.problems.push_back("body is nested more deeply than signed rows are");
+    return;
+  }
   if (!parsed.is_array()) {
     verdict.problems.push_back("body is not a JSON array of signed rows");
     return;
@@ -221,7 +226,6 @@ void check_rows(const std::string& body, KeyLookup& keys, ResultVerdict& verdict
       continue;
     }
     const std::string key_id = lower_ascii(row->key_id);
-    verdict.row_keys.emplace_back(key_id, row->sequence);
     const std::string label = row_label(key_id, row->sequence);
 
     RowSigner* signer = signers.for_key(key_id);
@@ -238,6 +242,9 @@ void check_rows(const std::string& body, KeyLookup& keys, ResultVerdict& verdict
       verdict.problems.push_back("row signature invalid for " + label);
       continue;
     }
+    // Only now is the sequence number known to be the key's own: a forged row must not make
+    // (or hide) a gap in another key's sequence.
+    verdict.row_keys.emplace_back(key_id, row->sequence);
     // The MAC was checked over the rebuilt row; the element must also be exactly those bytes,
     // or key order, duplicate keys, escapes or spacing could differ from what was signed.
     const std::string canonical_batch = make_batch_data({SignedRow{signable, std::string(row->signature_hex)}});
@@ -303,9 +310,33 @@ ResultVerdict verify_result(const std::string& batch_id, const std::string& body
   return verdict;
 }
 
+std::optional<std::string> AnswerProgress::add(std::int64_t total, std::int64_t item, bool has_batch) {
+  if (total < 0 || total > kMaxInquiryItems) return "total " + std::to_string(total) + " is out of range";
+  if (total_ >= 0 && total != total_) {
+    return "total " + std::to_string(total) + " differs from the " + std::to_string(total_) + " announced before";
+  }
+  if (!has_batch) {
+    if (total != 0 || item != 0) return "a response without a batch must have total 0 and item 0";
+    if (nothing_found_) return "total 0 sent more than once";
+    total_ = 0;
+    nothing_found_ = true;
+    return std::nullopt;
+  }
+  if (item < 1 || item > total) return "item " + std::to_string(item) + " is not within 1.." + std::to_string(total);
+  if (!seen_.insert(item).second) return "item " + std::to_string(item) + " sent more than once";
+  total_ = total;
+  return std::nullopt;
+}
+
+bool AnswerProgress::complete() const {
+  return nothing_found_ || (total_ > 0 && static_cast<std::int64_t>(seen_.size()) == total_);
+}
+
 InquirySummary summarize(const std::vector<ResultVerdict>& results,
-                         const std::vector<std::string>& in_window_batch_ids, bool complete) {
+                         const std::vector<std::string>& in_window_batch_ids, bool complete,
+                         const InquiryAnswers& answers) {
   InquirySummary summary;
+  summary.unanswered = answers.unanswered;
   bool every_result_verified = true;
   std::unordered_set<std::string> returned_ids;
   std::unordered_set<std::string> unknown_ids;
@@ -333,7 +364,7 @@ InquirySummary summarize(const std::vector<ResultVerdict>& results,
   }
 
   summary.verified = complete && every_result_verified && summary.missing.empty() && summary.unknown.empty() &&
-                     summary.gaps.empty();
+                     summary.gaps.empty() && summary.unanswered.empty() && answers.sender_problems == 0;
   return summary;
 }
 

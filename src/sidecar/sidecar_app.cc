@@ -51,7 +51,9 @@ SidecarApp::SidecarApp(SidecarConfig config)
   kms.request_timeout = config_.kms_request_timeout;
   kms.connect_timeout = config_.kms_connect_timeout;
   kms.reconnect_interval = config_.kms_reconnect_interval;
-  WsOptions ws{config_.kms_url};
+  WsOptions ws;
+  ws.url = config_.kms_url;
+  if (config_.kms_token) ws.bearer_token = *config_.kms_token;
   kms_ = std::make_shared<KmsClient>(
       io_, [this, ws](WsEvents events) { return make_ws_transport(io_, tls_ ? &*tls_ : nullptr, ws, std::move(events)); },
       clock_, *ids_, *this, kms);

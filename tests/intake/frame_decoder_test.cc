@@ -184,6 +184,32 @@ TEST(FrameDecoder, AnnouncedLengthIsNotBufferedUntilItsBytesArrive) {
   EXPECT_EQ(decoder.buffered_bytes(), 6u);
 }
 
+// The intake lets a connection read past its bound only up to the end of the frame it holds.
+TEST(FrameDecoder, BytesToFrameEndIsTheRestOfTheHeaderThenTheRestOfThePayload) {
+  FrameDecoder decoder(kMax);
+  const std::string bytes = frame("0123456789") + frame("next");
+  EXPECT_EQ(decoder.bytes_to_frame_end(), 4u);  // nothing held: the next frame's header
+  feed(decoder, bytes.substr(0, 1));
+  EXPECT_EQ(decoder.bytes_to_frame_end(), 3u);  // the length is not known yet
+  feed(decoder, bytes.substr(1, 3));
+  EXPECT_EQ(decoder.bytes_to_frame_end(), 10u);
+  feed(decoder, bytes.substr(4, 6));
+  EXPECT_EQ(decoder.bytes_to_frame_end(), 4u);
+  EXPECT_EQ(decoder.buffered_bytes(), 10u);
+  // Feeding exactly that much completes the frame and leaves nothing of the next one.
+  const auto last = feed(decoder, bytes.substr(10, decoder.bytes_to_frame_end()));
+  EXPECT_EQ(last.frames, (std::vector<std::string>{"0123456789"}));
+  EXPECT_EQ(decoder.buffered_bytes(), 0u);
+  EXPECT_EQ(decoder.bytes_to_frame_end(), 4u);
+}
+
+TEST(FrameDecoder, BytesToFrameEndFollowsAPayloadReadInOneGo) {
+  FrameDecoder decoder(kMax);
+  feed(decoder, frame("whole") + header(3) + "a");
+  EXPECT_EQ(decoder.buffered_bytes(), 5u);
+  EXPECT_EQ(decoder.bytes_to_frame_end(), 2u);
+}
+
 TEST(FrameDecoder, BinaryPayloadWithNulBytesIsKeptIntact) {
   FrameDecoder decoder(kMax);
   const std::string payload("\0a\0\xff\x80\0\n\0", 8);

@@ -13,6 +13,8 @@
 #include "admin_client.h"
 #include "child_process.h"
 #include "independent_crypto.h"
+#include "kms_fixture.h"
+#include "raw_sidecar_socket.h"
 #include "test_certificate.h"
 #include "test_database.h"
 
@@ -20,129 +22,23 @@ namespace fls::test {
 namespace {
 
 using json = nlohmann::json;
-constexpr const char* kToken = "integration-admin-token";
-constexpr const char* kService = "central-ledger";
 
-std::string iso_now_plus(std::chrono::seconds offset) {
-  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + offset);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buffer;
-}
-
-// Polls `condition` (no event to wait on across processes), bounded by `timeout`.
-bool eventually(const std::function<bool()>& condition, std::chrono::seconds timeout = std::chrono::seconds(30)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
-// A sidecar connection to fls-kms driven by hand: one JSON-RPC message per WebSocket message.
-class RawSidecarSocket {
- public:
-  explicit RawSidecarSocket(std::uint16_t port) : ws_(io_) {
-    boost::beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(30));
-    boost::beast::get_lowest_layer(ws_).connect(
-        boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
-    ws_.handshake("127.0.0.1", "/sidecar");
-  }
-  void send(const json& message) { ws_.write(boost::asio::buffer(message.dump())); }
-  json read() {
-    boost::beast::flat_buffer buffer;
-    ws_.read(buffer);
-    return json::parse(boost::beast::buffers_to_string(buffer.data()));
-  }
-  json exchange(const json& message) {
-    send(message);
-    return read();
-  }
-  boost::beast::websocket::stream<boost::beast::tcp_stream>& ws() { return ws_; }
-
- private:
-  boost::asio::io_context io_;
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
-};
-
-class KmsEndToEndTest : public ::testing::Test {
+class KmsEndToEndTest : public KmsFixture {
  protected:
   void SetUp() override {
-    kms_ = std::make_unique<ChildProcess>(
-        kKmsBinary, std::map<std::string, std::string>{{"KMS_DATABASE_URI", kms_db_.uri()},
-                                                       {"KMS_MASTER_KEY", hex(random_bytes(32))},
-                                                       {"KMS_ADMIN_TOKEN", kToken},
-                                                       {"KMS_PORT", std::to_string(kms_port_)},
-                                                       {"KMS_BIND_ADDRESS", "127.0.0.1"},
-                                                       {"KMS_INQUIRY_TIMEOUT", "10000"},
-                                                       {"KMS_LOG_LEVEL", "debug"}});
-    ASSERT_TRUE(kms_->wait_for_output("serving")) << kms_->output();
+    start_kms();
+    // KMS_REGISTRATION defaults to token: sidecars register with a credential of their service.
+    credential_ = create_credential();
   }
 
-  void start_sidecar(int batch_size) {
-    sidecar_ = std::make_unique<ChildProcess>(
-        kSidecarBinary, std::map<std::string, std::string>{
-                            {"SIDE_DATABASE_URI", sidecar_db_.uri()},
-                            {"SIDE_KMS__URL", "ws://127.0.0.1:" + std::to_string(kms_port_) + "/sidecar"},
-                            {"SIDE_PORT", std::to_string(intake_port_)},
-                            {"SIDE_HEALTH_PORT", std::to_string(free_port())},
-                            {"SIDE_BIND_ADDRESS", "127.0.0.1"},
-                            {"SIDE_SERVICE", kService},
-                            {"SIDE_BATCH_SIZE", std::to_string(batch_size)},
-                            {"SIDE_KMS__RECONNECT_INTERVAL", "100"}});
-    ASSERT_TRUE(eventually([&] {
-      const auto sidecars = admin("GET", "/sidecars").json();
-      return sidecars.is_array() && !sidecars.empty() && sidecars.back()["status"] == "registered";
-    })) << sidecar_->output() << kms_->output();
-  }
-
-  // Sends `n` messages and waits until the KMS acknowledged every batch holding them.
-  void send_and_settle(int n) {
-    std::vector<std::string> messages;
-    for (int i = 0; i < n; ++i) messages.push_back("transfer " + std::to_string(i) + " committed");
-    send_frames(intake_port_, messages);
-    ASSERT_TRUE(eventually([&] {
-      return sidecar_db_.count("SELECT count(*) FROM events e JOIN batches b USING (batch_id) "
-                               "WHERE b.acknowledged IS NOT NULL") == n;
-    })) << sidecar_->output();
-  }
-
-  HttpResult admin(const std::string& method, const std::string& target, const std::string& body = {},
-                   const std::string& token = kToken) {
-    return http_request(kms_port_, method, target, body, token);
-  }
-
-  // Starts an inquiry over the last and next hour and waits for its final verdict.
-  json verdict() {
-    const auto created = admin("POST", "/inquiry",
-                               json{{"service", kService},
-                                    {"startTime", iso_now_plus(std::chrono::seconds(-3600))},
-                                    {"endTime", iso_now_plus(std::chrono::seconds(3600))}}
-                                   .dump());
-    EXPECT_EQ(created.status, 201u) << created.body;
-    EXPECT_TRUE(created.body.empty());
-    const std::string location = created.headers.count("location") ? created.headers.at("location") : "";
-    EXPECT_EQ(location.rfind("/inquiry/", 0), 0u);
-    json result;
-    EXPECT_TRUE(eventually([&] {
-      result = admin("GET", location).json();
-      return result["status"] == "complete";
-    })) << result.dump();
-    return result;
-  }
+  void start_sidecar(int batch_size) { KmsFixture::start_sidecar(batch_size, credential_.token); }
 
   // The batch holding the event with this sequence number.
   std::string batch_of_sequence(int sequence) {
     return sidecar_db_.query("SELECT batch_id FROM events WHERE sequence = " + std::to_string(sequence))[0][0].c_str();
   }
 
-  TestDatabase kms_db_;
-  TestDatabase sidecar_db_;
-  std::uint16_t kms_port_ = free_port();
-  std::uint16_t intake_port_ = free_port();
-  std::unique_ptr<ChildProcess> kms_;
-  std::unique_ptr<ChildProcess> sidecar_;
+  Credential credential_;
 };
 
 TEST_F(KmsEndToEndTest, RegistersDeliversBatchesAnswersAHealthCheckAndVerifiesAnInquiry) {
@@ -153,6 +49,7 @@ TEST_F(KmsEndToEndTest, RegistersDeliversBatchesAnswersAHealthCheckAndVerifiesAn
   const json sidecars = admin("GET", "/sidecars").json();
   ASSERT_EQ(sidecars.size(), 1u);
   EXPECT_EQ(sidecars[0]["serviceName"], kService);
+  EXPECT_EQ(sidecars[0]["credentialId"], credential_.id);
   const std::string sidecar_id = sidecars[0]["id"];
 
   const auto posted = admin("POST", "/sidecars/" + sidecar_id + "/healthchecks", R"({"level":"ping"})");
@@ -232,7 +129,7 @@ TEST_F(KmsEndToEndTest, ADeletedBatchIsReportedMissingAndAsAGap) {
 
 TEST_F(KmsEndToEndTest, AFailedChallengeIsRefusedAndTheSocketClosed) {
   namespace websocket = boost::beast::websocket;
-  RawSidecarSocket socket(kms_port_);
+  RawSidecarSocket socket(kms_port_, credential_.token);
   auto& ws = socket.ws();
   const std::string sidecar_id = "3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b";
   const json registered = socket.exchange({{"jsonrpc", "2.0"}, {"id", "r1"}, {"method", "register"},
@@ -256,7 +153,7 @@ TEST_F(KmsEndToEndTest, AFailedChallengeIsRefusedAndTheSocketClosed) {
 // each is still answered on its own, a repeated id gets 120 even within one burst, and a
 // signature PostgreSQL cannot store is refused alone without failing the others.
 TEST_F(KmsEndToEndTest, ABurstOfBatchesIsAnsweredOneByOne) {
-  RawSidecarSocket socket(kms_port_);
+  RawSidecarSocket socket(kms_port_, credential_.token);
   auto read = [&] { return socket.read(); };
   auto send = [&](const json& message) { socket.send(message); };
 

@@ -146,6 +146,29 @@ TEST_F(SidecarKmsTest, AnswersUnknownMethodsAndMalformedJsonWithErrors) {
   EXPECT_EQ(kms_->registrations().size(), 1u);
 }
 
+// nlohmann::json copies values recursively: an id nested 80,000 deep used to crash the sidecar
+// the moment it was copied for the reply. Such a request is refused before it is parsed.
+TEST_F(SidecarKmsTest, RefusesARequestNestedTooDeeplyAndStaysUp) {
+  auto sidecar = start_sidecar();
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));
+  const std::string deep(80'000, '[');
+  const std::string closed(80'000, ']');
+  kms_->send_to_sidecar(R"({"jsonrpc":"2.0","id":)" + deep + closed + R"(,"method":"healthcheck","params":{}})");
+  kms_->send_to_sidecar(R"({"jsonrpc":"2.0","id":"i-1","method":"inquiry","params":)" + deep + closed + "}");
+  kms_->send_to_sidecar(R"({"jsonrpc":"2.0","id":[1],"method":"healthcheck","params":{"level":"ping"}})");
+  kms_->send_to_sidecar(R"({"jsonrpc":"2.0","id":"hc","method":"healthcheck","params":{"level":"ping"}})");
+  ASSERT_TRUE(kms_->wait_until([&] { return kms_->reply_count_locked() == 4; })) << sidecar->output();
+  const auto replies = kms_->replies();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(replies[i]["id"].is_null()) << replies[i].dump();
+    EXPECT_EQ(replies[i]["error"]["code"], -32600) << replies[i].dump();
+  }
+  EXPECT_EQ(replies[3]["id"], "hc");
+  EXPECT_TRUE(replies[3]["result"].contains("eventCountLastHour"));
+  EXPECT_TRUE(sidecar->running());
+  EXPECT_EQ(kms_->registrations().size(), 1u);
+}
+
 TEST_F(SidecarKmsTest, RegistersAgainWithANewIdAfterTheKmsDropsTheConnection) {
   auto sidecar = start_sidecar({{"SIDE_BATCH_SIZE", "2"}});
   ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));

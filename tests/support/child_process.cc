@@ -97,6 +97,13 @@ int ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
   return -1;
 }
 
+bool ChildProcess::running() const {
+  if (pid_ <= 0) return false;
+  siginfo_t info{};
+  // WNOWAIT: an ended child stays waitable, so stop() and wait_exit() still see its status.
+  return waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
+}
+
 void ChildProcess::signal(int signal) {
   if (pid_ > 0) kill(pid_, signal);
 }

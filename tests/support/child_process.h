@@ -26,6 +26,8 @@ class ChildProcess {
   // Waits until the output contains `text`; false on timeout or if the process ended.
   bool wait_for_output(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(30));
   std::string output() const;
+  // True while the process has not ended (it is not reaped by this).
+  bool running() const;
   // Sends `signal`, without waiting.
   void signal(int signal);
   // Sends `signal` and waits for the exit; returns the exit status (128+n if killed by n), or

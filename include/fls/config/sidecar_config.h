@@ -20,7 +20,7 @@ struct SidecarConfig {
   std::size_t batch_size;                 // SIDE_BATCH_SIZE
   std::chrono::milliseconds batch_interval;  // SIDE_BATCH_TIME_INTERVAL
   std::size_t max_message_size;           // SIDE_MAX_MESSAGE_SIZE, bytes of one frame's payload
-  std::size_t max_queued_bytes;           // SIDE_MAX_QUEUED_BYTES, read but not yet stored
+  std::size_t max_queued_bytes;           // SIDE_MAX_QUEUED_BYTES, read but not yet stored, partial frames included
   std::size_t max_connections;            // SIDE_MAX_CONNECTIONS
   std::size_t store_max_rows;             // SIDE_STORE_MAX_ROWS, rows per transaction
   std::size_t store_connections;          // SIDE_STORE_CONNECTIONS, sessions committing side by side
@@ -34,6 +34,7 @@ struct SidecarConfig {
   std::optional<std::string> kms_ca_file;  // SIDE_KMS__CA_FILE, PEM bundle for wss://
   std::chrono::milliseconds kms_ping_interval;      // SIDE_KMS__PING_INTERVAL
   std::chrono::milliseconds kms_request_timeout;    // SIDE_KMS__REQUEST_TIMEOUT
+  std::optional<std::string> kms_token;    // SIDE_KMS__TOKEN, the KMS credential (never logged)
   std::chrono::milliseconds kms_connect_timeout;    // SIDE_KMS__CONNECT_TIMEOUT
   std::chrono::milliseconds kms_reconnect_interval; // SIDE_KMS__RECONNECT_INTERVAL
 };

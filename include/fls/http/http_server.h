@@ -44,7 +44,10 @@ class WsPeer {
  public:
   virtual ~WsPeer() = default;
   virtual void send(std::string text) = 0;  // queued; one write in flight
-  virtual void close() = 0;                 // close code 1000, after queued writes
+  // Sends a close frame with `code` (1000 normal, 1008 policy violation, ...) after queued writes.
+  virtual void close(std::uint16_t code) = 0;
+  // The largest message read from now on; a larger one closes the connection (1009).
+  virtual void set_read_limit(std::size_t bytes) = 0;
   virtual const std::string& remote() const = 0;
 };
 
@@ -56,7 +59,9 @@ class WsPeerHandler {
   virtual void on_text(std::string text) = 0;
   virtual void on_closed(const std::string& reason) = 0;
 };
-using WsHandlerFactory = std::function<std::shared_ptr<WsPeerHandler>(const HttpRequest&)>;
+// Accepts an upgrade by returning a handler, or refuses it by returning nullptr after filling
+// `refusal`, which is sent instead (the connection then closes).
+using WsHandlerFactory = std::function<std::shared_ptr<WsPeerHandler>(const HttpRequest&, HttpResponse& refusal)>;
 
 struct HttpServerOptions {
   std::string bind_address = "0.0.0.0";
@@ -65,8 +70,12 @@ struct HttpServerOptions {
   boost::asio::ssl::context* tls = nullptr;  // set: serve https:// and wss:// only
   std::string websocket_path;                // non-empty: upgrades on this path go to the factory
   WsHandlerFactory websocket_factory;
-  std::size_t max_websocket_message = 16 << 20;
+  std::size_t max_websocket_message = 16 << 20;  // until the handler sets its own (set_read_limit)
   std::chrono::seconds websocket_idle_timeout{90};  // no frame, not even a pong, this long: closed
+  // Connections open at once (HTTP and WebSocket); more are closed as soon as they are accepted.
+  std::size_t max_connections = 1024;
+  // Text messages only: a binary frame closes the connection (1003, unsupported data).
+  bool websocket_text_only = true;
 };
 
 struct HttpServerShared;  // options and handler, shared with live sessions
@@ -78,13 +87,17 @@ class HttpServer {
   void start();  // throws boost::system::system_error if it cannot listen
   void stop();
   std::uint16_t port() const;
+  std::size_t open_connections() const;
 
  private:
   void do_accept();
+  void refuse_over_limit(boost::asio::ip::tcp::socket socket, const std::string& remote);
   boost::asio::io_context& io_;
   std::shared_ptr<HttpServerShared> shared_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_retry_;
+  std::chrono::steady_clock::time_point last_refusal_log_{};
+  std::uint64_t refused_since_log_ = 0;
 };
 
 }  // namespace fls

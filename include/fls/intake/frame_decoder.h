@@ -27,6 +27,11 @@ class FrameDecoder {
   std::uint32_t announced_length() const { return length_; }
   // Bytes held for the frame in progress (header included).
   std::size_t buffered_bytes() const { return header_filled_ + partial_.size(); }
+  // The most bytes that can be fed without starting the next frame: the rest of the header
+  // while it is incomplete (the length is not known yet), else the rest of the payload.
+  std::size_t bytes_to_frame_end() const {
+    return header_filled_ < sizeof header_ ? sizeof header_ - header_filled_ : length_ - partial_.size();
+  }
 
  private:
   std::size_t max_payload_;

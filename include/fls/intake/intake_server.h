@@ -4,6 +4,14 @@
 // Runs entirely on one io_context thread, so connection state needs no locks. Connections
 // wait for readability and then read into one buffer shared by all of them: an idle
 // connection holds only its socket and any partial frame.
+//
+// Memory: the bytes of partial frames count against the queue's bound with the messages not
+// yet committed; at the bound every connection stops reading (TCP holds the clients). Partial
+// frames alone can hold that bound (many clients each stopping short of the end of a frame),
+// and then no commit can free room. So while only partial frames are held, one connection at
+// a time, the "finisher", reads the rest of its frame (never more) past the bound; its frame
+// is then committed and the next one goes. The intake therefore holds at most the bound, one
+// read of 64 KiB and one frame.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -55,7 +63,11 @@ class IntakeServer {
 
   void do_accept();
   void on_accept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
-  void on_room();  // the queue has room again: resume paused connections
+  void on_room();  // held bytes went down: resume paused connections, or let one finish its frame
+  void pause(const std::shared_ptr<Connection>& connection);
+  void forget(const std::shared_ptr<Connection>& connection);  // closed: no longer served
+  void appoint_finisher();
+  void end_finisher_turn();
 
   boost::asio::io_context& io_;
   IntakeQueue& queue_;
@@ -65,8 +77,10 @@ class IntakeServer {
   boost::asio::steady_timer accept_retry_;
   std::unordered_set<std::shared_ptr<Connection>> connections_;
   std::vector<std::weak_ptr<Connection>> paused_;
+  std::weak_ptr<Connection> finisher_;  // may read past the bound to the end of its frame
   std::vector<char> read_buffer_;  // shared by every connection: one thread reads at a time
   std::uint64_t next_connection_id_ = 1;
+  std::uint64_t next_frame_order_ = 0;  // orders partial frames by when they began
   IntakeStats stats_;
 };
 

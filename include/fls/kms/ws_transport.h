@@ -37,6 +37,8 @@ class WsTransport {
 struct WsOptions {
   KmsUrl url;
   std::size_t max_message_size = 16 << 20;  // a larger incoming message closes the connection
+  // Non-empty: the upgrade carries `Authorization: Bearer <token>` (the KMS credential).
+  std::string bearer_token;
 };
 
 // `tls` is needed for wss:// only (may be null for ws://) and must be configured to verify

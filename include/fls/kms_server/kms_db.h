@@ -1,7 +1,9 @@
 #pragma once
 // The KMS's queries (schema: migrations/kms). Each function runs one transaction on the given
 // connection; they are called on the database worker's thread only.
+#include <array>
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <pqxx/connection>
@@ -14,10 +16,17 @@
 
 namespace fls::kms {
 
+// The scope of registrations without a credential (KMS_REGISTRATION=open): batch ids and row
+// keys are judged within a scope, which is otherwise the registration's credential id.
+inline constexpr const char* kOpenScope = "00000000-0000-0000-0000-000000000000";
+
+using TokenHash = std::array<std::uint8_t, 32>;  // SHA-256 of a credential's token
+
 struct SidecarRow {
   std::string sidecar_id;
   std::string service_name;
   std::string status;
+  std::optional<std::string> credential_id;
 };
 
 struct SealedKeys {
@@ -25,17 +34,56 @@ struct SealedKeys {
   std::vector<std::uint8_t> row_key_sealed;
   std::vector<std::uint8_t> batch_key_sealed;
   std::vector<std::uint8_t> batch_public_key;
+  std::string scope;         // filled by keys_of
+  std::string service_name;  // filled by keys_of
 };
+
+struct CredentialRow {
+  std::string credential_id;
+  std::string service_name;
+  std::string label;
+  EpochMillis created_ms = 0;
+  std::optional<EpochMillis> revoked_ms;
+};
+void insert_credential(pqxx::connection& c, const CredentialRow& row, const TokenHash& token_hash);
+// `limit` + 1 rows at most, oldest first, so a caller can tell whether there are more.
+std::vector<CredentialRow> list_credentials(pqxx::connection& c, std::size_t offset, std::size_t limit);
+// Marks it revoked (once; a second call keeps the first time). nullopt if there is no such credential.
+std::optional<CredentialRow> revoke_credential(pqxx::connection& c, const std::string& credential_id);
+// Replaces its token. nullopt if there is no such credential or it is revoked.
+std::optional<CredentialRow> replace_credential_token(pqxx::connection& c, const std::string& credential_id,
+                                                      const TokenHash& token_hash);
+
+struct RegistrationLimits {
+  std::size_t per_credential;  // open registrations of one credential (or of no credential)
+  std::size_t total;           // open registrations
+};
+struct NewRegistration {
+  SealedKeys keys;  // its sidecar_id is the registration's id
+  std::string service_name;
+  std::optional<TokenHash> token_hash;  // from the connection's Authorization header
+  bool credential_required;             // KMS_REGISTRATION=token
+};
+enum class RegistrationOutcome { registered, id_exists, unauthorized, too_many_for_credential, too_many };
+struct RegistrationResult {
+  RegistrationOutcome outcome;
+  std::string scope;  // the credential id, or kOpenScope
+};
+// Checks the credential (valid, not revoked, for this service) and the limits, and stores the
+// registration as `challenged`, all in one transaction.
+RegistrationResult insert_sidecar(pqxx::connection& c, const NewRegistration& registration,
+                                  const RegistrationLimits& limits);
 
 // Marks every challenged or registered sidecar terminated (their connections died with the
 // previous run). Returns how many.
 std::size_t terminate_all_open(pqxx::connection& c);
 
-// False if the id already exists.
-bool insert_sidecar(pqxx::connection& c, const std::string& sidecar_id, const std::string& service_name,
-                    const SealedKeys& keys);
 void set_status(pqxx::connection& c, const std::string& sidecar_id, const std::string& status);
-std::vector<SidecarRow> list_sidecars(pqxx::connection& c);
+// `limit` + 1 rows at most, oldest first.
+std::vector<SidecarRow> list_sidecars(pqxx::connection& c, std::size_t offset, std::size_t limit);
+// Deletes registrations that are closed, never delivered a batch and were created before
+// `created_before_ms`, with their keys, status history and health checks. Returns how many.
+std::size_t prune_registrations(pqxx::connection& c, EpochMillis created_before_ms);
 // Any one registration's sealed keys, to check the master key at start.
 std::optional<SealedKeys> any_keys(pqxx::connection& c);
 std::optional<SealedKeys> keys_of(pqxx::connection& c, const std::string& sidecar_id);
@@ -43,12 +91,17 @@ std::optional<SealedKeys> keys_of(pqxx::connection& c, const std::string& sideca
 struct NewBatch {
   std::string batch_id;
   std::string sidecar_id;
+  std::string scope;      // the delivering registration's
   std::string signature;  // as the sidecar sent it; no NUL characters (PostgreSQL text has none)
 };
 // Stores the batches in one transaction. For each, in order: true if it was new, false if its
-// id already existed (or came earlier in the list).
+// id already existed in its scope (or came earlier in the list).
 std::vector<bool> insert_batches(pqxx::connection& c, const std::vector<NewBatch>& batches);
-std::optional<KnownBatch> find_batch(pqxx::connection& c, const std::string& batch_id);
+// The batch with that id in `scope`, or else one delivered without a credential (kOpenScope) by
+// a registration of `service`: such batches, from before credentials or from KMS_REGISTRATION=open,
+// can be answered for by any registration of their service.
+std::optional<KnownBatch> find_batch(pqxx::connection& c, const std::string& scope, const std::string& batch_id,
+                                     const std::string& service);
 // Batch ids received from sidecars of `service` within [start, end] (KMS clock), oldest first.
 std::vector<std::string> batches_in_window(pqxx::connection& c, const std::string& service, const Instant& start,
                                            const Instant& end);
@@ -80,11 +133,28 @@ struct InquiryResponseRow {
   std::string body;
   std::int64_t total;
   std::int64_t item;
+  std::optional<std::string> problem;  // set: not counted as a result, a problem of the sender
 };
 void insert_inquiry(pqxx::connection& c, const InquiryRow& row);
 void insert_inquiry_response(pqxx::connection& c, const std::string& inquiry_id, const InquiryResponseRow& row);
 void complete_inquiry(pqxx::connection& c, const std::string& inquiry_id);
 std::optional<InquiryRow> find_inquiry(pqxx::connection& c, const std::string& inquiry_id);
 std::vector<InquiryResponseRow> inquiry_responses(pqxx::connection& c, const std::string& inquiry_id);
+// The scope of each of `sidecar_ids` that exists.
+std::map<std::string, std::string> scopes_of(pqxx::connection& c, const std::vector<std::string>& sidecar_ids);
+
+struct AdminAction {
+  std::int64_t action_id = 0;  // assigned by the database
+  EpochMillis at_ms = 0;       // assigned by the database
+  std::string role;
+  std::string remote;
+  std::string method;
+  std::string path;
+  std::optional<std::string> target;
+  unsigned status = 0;
+};
+void insert_admin_action(pqxx::connection& c, const AdminAction& action);
+// `limit` + 1 rows at most, oldest first.
+std::vector<AdminAction> list_admin_actions(pqxx::connection& c, std::size_t offset, std::size_t limit);
 
 }  // namespace fls::kms

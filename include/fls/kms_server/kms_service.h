@@ -6,6 +6,11 @@
 // verification, which run on one database worker thread (QueryWorker) in submission order;
 // their results come back to the I/O thread through asio::post. A sidecar's requests are
 // answered only after what they change is committed.
+//
+// Access control (docs/security.md): a sidecar registers with a credential of its service,
+// presented as a bearer token on the WebSocket upgrade and checked in the registration's own
+// transaction; what it delivers and answers is judged within that credential's scope. Admin
+// requests act as the admin or the auditor, and every change they make is recorded.
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -20,6 +25,7 @@
 
 #include "fls/common/clock.h"
 #include "fls/common/ids.h"
+#include "fls/config/kms_config.h"
 #include "fls/http/http_server.h"
 #include "fls/kms_server/key_vault.h"
 #include "fls/kms_server/kms_db.h"
@@ -28,12 +34,23 @@
 namespace fls::kms {
 
 struct KmsServiceOptions {
-  std::optional<std::string> admin_token;
+  std::optional<std::string> admin_token;    // none (dev mode only): every admin request is the admin's
+  std::optional<std::string> auditor_token;  // may read and start inquiries
   std::chrono::milliseconds inquiry_timeout{60'000};
+  RegistrationMode registration = RegistrationMode::token;
+  RegistrationLimits registration_limits{100, 10'000};
+  std::size_t max_message_size = 16 << 20;  // once registered; before, HttpServerOptions' limit
+  std::chrono::milliseconds registration_timeout{30'000};  // connect to passed challenge
+  std::chrono::milliseconds registration_retention{7LL * 24 * 3600 * 1000};
 };
+
+// Who an admin request speaks for.
+enum class AdminRole { none, auditor, admin };
 
 struct KmsMetrics {
   std::atomic<std::uint64_t> registrations{0};
+  std::atomic<std::uint64_t> registrations_refused{0};
+  std::atomic<std::uint64_t> inquiry_responses_refused{0};
   std::atomic<std::uint64_t> challenges_failed{0};
   std::atomic<std::uint64_t> batches_received{0};
   std::atomic<std::uint64_t> inquiries{0};
@@ -49,9 +66,12 @@ class KmsService : public std::enable_shared_from_this<KmsService> {
              KmsServiceOptions options);
   ~KmsService();
 
+  // Starts the periodic pruning of registrations that never delivered a batch.
+  void start();
+
   // For HttpServerOptions: the admin API, and the /sidecar WebSocket.
   void handle_http(const HttpRequest& request, HttpRespond respond);
-  std::shared_ptr<WsPeerHandler> accept_sidecar(const HttpRequest& request);
+  std::shared_ptr<WsPeerHandler> accept_sidecar(const HttpRequest& request, HttpResponse& refusal);
 
   // Closes every sidecar connection (shutdown).
   void close_all();
@@ -80,16 +100,29 @@ class KmsService : public std::enable_shared_from_this<KmsService> {
   // Called by sessions.
   void sidecar_registered(const std::shared_ptr<SidecarSession>& session);
   void sidecar_closed(const std::shared_ptr<SidecarSession>& session);
-  void inquiry_response(const std::string& sidecar_id, const std::string& inquiry_id, std::int64_t total,
-                        std::int64_t item, bool has_batch);
+  // Judges one inquiry-response of `sender`: nullopt if it counts, else the problem it is stored
+  // with. `dropped` says why it is not stored at all: its inquiry is not open, or was not sent
+  // to `sender` (so nobody outside an inquiry can change its verdict).
+  std::optional<std::string> judge_inquiry_response(const std::string& sender, const std::string& inquiry_id,
+                                                    std::int64_t total, std::int64_t item, bool has_batch,
+                                                    std::string& dropped);
+  void inquiry_response_stored(const std::string& inquiry_id);
   void finish_inquiry(const std::string& inquiry_id);
+  void prune_registrations();
 
   // Admin routes.
+  AdminRole role_of(const HttpRequest& request, HttpResponse& refusal) const;
+  void route_admin(const HttpRequest& request, AdminRole role, HttpRespond respond);
   void post_healthcheck(const std::string& sidecar_id, const HttpRequest& request, HttpRespond respond);
   void get_healthcheck(const std::string& healthcheck_id, HttpRespond respond);
   void post_inquiry(const HttpRequest& request, HttpRespond respond);
   void get_inquiry(const std::string& inquiry_id, HttpRespond respond);
-  void get_sidecars(HttpRespond respond);
+  void get_sidecars(const HttpRequest& request, HttpRespond respond);
+  void post_credential(const HttpRequest& request, HttpRespond respond);
+  void get_credentials(const HttpRequest& request, HttpRespond respond);
+  void revoke_credential(const std::string& credential_id, HttpRespond respond);
+  void rotate_credential(const std::string& credential_id, HttpRespond respond);
+  void get_admin_actions(const HttpRequest& request, HttpRespond respond);
   HttpResponse metrics() const;
 
   boost::asio::io_context& io_;
@@ -98,11 +131,14 @@ class KmsService : public std::enable_shared_from_this<KmsService> {
   const Clock& clock_;
   IdSource& ids_;
   KmsServiceOptions options_;
+  std::optional<TokenHash> admin_hash_;
+  std::optional<TokenHash> auditor_hash_;
   KmsMetrics metrics_;
 
   std::map<std::string, std::shared_ptr<SidecarSession>> registered_;  // open and registered
   std::set<std::shared_ptr<SidecarSession>> sessions_;                 // every open connection
   std::map<std::string, std::unique_ptr<InquiryProgress>> inquiries_;  // not yet complete
+  boost::asio::steady_timer prune_timer_;
 
   // Shared by the I/O thread (store_batch) and the database thread (the job it queues).
   std::mutex batches_mutex_;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,12 +43,15 @@ struct ResultVerdict {
   std::string batch_id;  // lower case
   std::string body;
   bool verified = false;
-  // The delivering registration (lower case); nullopt when the KMS never received the batch id.
+  // The delivering registration (lower case); nullopt when the KMS never received the batch id
+  // (from the answering registration's credential).
   std::optional<std::string> sidecar_id;
+  std::string answered_by;  // the registration whose inquiry-response this was (set by the caller)
   std::size_t rows = 0;
   std::size_t rows_verified = 0;
   std::vector<std::string> problems;  // human-readable, batch-level first, then rows in order
-  // (keyId in lower case, sequence) of every well-formed row, signature valid or not, for gaps.
+  // (keyId in lower case, sequence) of every row whose signature checks out under its keyId's
+  // row key, for gaps: an unauthenticated row must not make or hide a gap.
   std::vector<std::pair<std::string, std::int64_t>> row_keys;
 };
 
@@ -67,16 +71,44 @@ struct Gap {
   std::int64_t before;
 };
 
+// The largest `total` an inquiry-response may announce: what the database stores, and small
+// enough that totals summed over every sidecar cannot overflow.
+inline constexpr std::int64_t kMaxInquiryItems = 2147483647;
+
+// One asked sidecar's inquiry-responses, in the order they arrived: whether each may count, and
+// whether the answer is whole (items 1..total, or its one `total 0`). The same rules decide
+// completion while an inquiry runs and `unanswered` when its verdict is read.
+class AnswerProgress {
+ public:
+  // nullopt if the response counts; otherwise the problem it is recorded with instead.
+  // `has_batch`: it carries an id and a body.
+  std::optional<std::string> add(std::int64_t total, std::int64_t item, bool has_batch);
+  bool complete() const;
+
+ private:
+  std::int64_t total_ = -1;     // announced by the first response that counted
+  std::set<std::int64_t> seen_;  // items that arrived: grows with what arrives, not with `total`
+  bool nothing_found_ = false;
+};
+
+// What else the verdict depends on besides the results.
+struct InquiryAnswers {
+  std::vector<std::string> unanswered;  // sidecars asked whose answer is not whole
+  std::size_t sender_problems = 0;      // responses that could not count (AnswerProgress, scope)
+};
+
 struct InquirySummary {
-  std::vector<std::string> missing;  // `in_window` ids no result returned, in the order given
-  std::vector<std::string> unknown;  // result ids the KMS never received, result order, distinct
-  std::vector<Gap> gaps;             // sorted by keyId, then `after`
-  bool verified = false;             // complete, all results verified, nothing above
+  std::vector<std::string> missing;     // `in_window` ids no result returned, in the order given
+  std::vector<std::string> unknown;     // result ids the KMS never received, result order, distinct
+  std::vector<Gap> gaps;                // sorted by keyId, then `after`
+  std::vector<std::string> unanswered;  // as given
+  bool verified = false;                // complete, all results verified, nothing above, no sender problems
 };
 
 // `in_window_batch_ids`: the batches the KMS received from this service's sidecars within the
 // inquiry window. All ids are compared case-insensitively and reported in lower case.
 InquirySummary summarize(const std::vector<ResultVerdict>& results,
-                         const std::vector<std::string>& in_window_batch_ids, bool complete);
+                         const std::vector<std::string>& in_window_batch_ids, bool complete,
+                         const InquiryAnswers& answers = {});
 
 }  // namespace fls::kms
