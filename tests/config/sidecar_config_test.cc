@@ -277,3 +277,14 @@ TEST(SidecarConfig, Ipv6KmsUrlIsAccepted) {
 
 }  // namespace
 }  // namespace fls
+// The KMS credential goes into an HTTP header: unset or empty is no credential, and a value
+// that would split the header is refused without being echoed.
+TEST(SidecarConfig, KmsTokenIsOptionalAndHeaderSafe) {
+  EXPECT_EQ(load().kms_token, std::nullopt);
+  EXPECT_EQ(load({{"SIDE_KMS__TOKEN", ""}}).kms_token, std::nullopt);
+  EXPECT_EQ(load({{"SIDE_KMS__TOKEN", "fls_0123abcd"}}).kms_token, std::optional<std::string>("fls_0123abcd"));
+  const std::string error = error_of({{"SIDE_KMS__TOKEN", "fls_secret\r\nX-Injected: 1"}});
+  EXPECT_EQ(error.rfind("SIDE_KMS__TOKEN must be", 0), 0u) << error;
+  EXPECT_EQ(error.find("fls_secret"), std::string::npos) << "the token is never printed";
+}
+
