@@ -15,6 +15,7 @@ SidecarConfig load_sidecar_config(const EnvReader& env) {
       env.integer("SIDE_MAX_MESSAGE_SIZE", 1 << 20, 1, 256LL << 20));
   c.max_queued_bytes = static_cast<std::size_t>(
       env.integer("SIDE_MAX_QUEUED_BYTES", 8 << 20, 64 << 10, 16LL << 30));
+  c.frame_timeout = std::chrono::milliseconds(env.integer("SIDE_FRAME_TIMEOUT", 30'000, 0, 24LL * 3600 * 1000));
   c.max_connections =
       static_cast<std::size_t>(env.integer("SIDE_MAX_CONNECTIONS", 1024, 1, 1'000'000));
   c.store_max_rows =

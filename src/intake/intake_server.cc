@@ -15,6 +15,9 @@ using asio::ip::tcp;
 
 namespace {
 constexpr std::size_t kReadBufferSize = 64 * 1024;
+// The frame sweep runs this many times per frame_timeout: a stalled connection is closed
+// between one and one and a quarter timeouts after its last byte.
+constexpr unsigned kSweepsPerTimeout = 4;
 }  // namespace
 
 class IntakeServer::Connection : public std::enable_shared_from_this<Connection> {
@@ -66,6 +69,23 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
     return !ec && waiting >= decoder_.bytes_to_frame_end();
   }
 
+  // One frame sweep passed. The quiet time of a partial frame counts while the connection
+  // reads, and while it is paused only if nothing but partial frames is held: a pause that
+  // commits will end is the store's doing, not the client's. True when it is up.
+  bool count_quiet_sweep(bool only_partial_frames_held) {
+    if (paused_ && !only_partial_frames_held) return false;
+    return ++quiet_sweeps_ > kSweepsPerTimeout;
+  }
+
+  void time_out() {
+    const LogField field("connection", std::to_string(id_));
+    ++server_.stats_.protocol_errors;
+    spdlog::warn("intake connection {} from {} closed: no byte for SIDE_FRAME_TIMEOUT ({} ms) in the middle of a "
+                 "frame ({} bytes of it received and discarded)",
+                 id_, peer_, server_.options_.frame_timeout.count(), decoder_.buffered_bytes());
+    end();
+  }
+
   // At a graceful stop: takes every whole frame the kernel already holds for this connection,
   // whatever the queue's bound, since the client has sent them.
   // Only what is there now: a client that keeps writing cannot hold the stop up.
@@ -91,8 +111,10 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
 
  private:
   void do_wait() {
-    socket_.async_wait(tcp::socket::wait_read,
-                       [self = shared_from_this()](boost::system::error_code ec) { self->on_readable(ec); });
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->quiet_sweeps_ = 0;  // the client sent something, even if it is not read yet
+      self->on_readable(ec);
+    });
   }
 
   void on_readable(boost::system::error_code ec) {
@@ -117,6 +139,7 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
       finish(ec == asio::error::eof ? std::string() : ec.message());
       return;
     }
+    quiet_sweeps_ = 0;
     if (!decode(std::string_view(server_.read_buffer_.data(), n))) {
       finish(std::string(), false);
       return;
@@ -174,7 +197,10 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
   void account_partial_frame() {
     const std::size_t buffered = decoder_.buffered_bytes();
     if (buffered == accounted_) return;
-    if (accounted_ == 0) frame_order_ = server_.next_frame_order_++;
+    if (accounted_ == 0) {
+      frame_order_ = server_.next_frame_order_++;
+      server_.watch_frames();
+    }
     server_.queue_.add_partial_bytes(static_cast<std::int64_t>(buffered) - static_cast<std::int64_t>(accounted_));
     accounted_ = buffered;
   }
@@ -208,6 +234,7 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
   FrameDecoder decoder_;
   std::size_t accounted_ = 0;      // bytes of the partial frame counted in the queue
   std::uint64_t frame_order_ = 0;  // when the partial frame began, among all connections
+  unsigned quiet_sweeps_ = 0;      // frame sweeps counted since the last byte
   bool paused_ = false;            // in the server's paused_ list, reading nothing
   bool finishing_ = false;         // the server's finisher_
   bool closed_ = false;
@@ -221,6 +248,7 @@ IntakeServer::IntakeServer(asio::io_context& io, IntakeQueue& queue, const Clock
       options_(std::move(options)),
       acceptor_(io),
       accept_retry_(io),
+      frame_sweep_(io),
       read_buffer_(kReadBufferSize) {}
 
 IntakeServer::~IntakeServer() = default;
@@ -241,6 +269,7 @@ void IntakeServer::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   accept_retry_.cancel();
+  frame_sweep_.cancel();
   // Before the first registration nothing is read (nothing could be signed), so nothing is now.
   const bool reading = queue_.is_open();
   for (const auto& connection : connections_) {
@@ -322,7 +351,7 @@ void IntakeServer::forget(const std::shared_ptr<Connection>& connection) {
 // Partial frames alone can fill the bound, and then no commit frees room: one connection at a
 // time may read the rest of its frame past the bound, and only while no message waits for a
 // commit, so the bound is passed by one frame at most and each turn ends in a commit. A client
-// that takes its turn and sends nothing keeps it until it disconnects.
+// that takes its turn and sends nothing is closed by the frame sweep, and the turn moves on.
 void IntakeServer::appoint_finisher() {
   if (!finisher_.expired() || !queue_.holds_only_partial_frames()) return;
   // A connection whose socket holds the rest of its frame finishes at once; else the oldest.
@@ -343,6 +372,34 @@ void IntakeServer::appoint_finisher() {
                              [&](const std::weak_ptr<Connection>& weak) { return weak.lock() == best; }));
   finisher_ = best;
   best->start_finishing();
+}
+
+void IntakeServer::watch_frames() {
+  if (sweeping_ || options_.frame_timeout.count() <= 0 || !acceptor_.is_open()) return;
+  sweeping_ = true;
+  frame_sweep_.expires_after(
+      std::max<std::chrono::milliseconds>(options_.frame_timeout / kSweepsPerTimeout, std::chrono::milliseconds(1)));
+  frame_sweep_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;  // stopped
+    sweeping_ = false;
+    sweep_frames();
+  });
+}
+
+void IntakeServer::sweep_frames() {
+  const bool only_partial_frames = queue_.holds_only_partial_frames();
+  std::vector<std::shared_ptr<Connection>> stalled;
+  bool partial_frames_left = false;
+  for (const auto& connection : connections_) {
+    if (!connection->holds_partial_frame()) continue;
+    if (connection->count_quiet_sweep(only_partial_frames)) {
+      stalled.push_back(connection);
+    } else {
+      partial_frames_left = true;
+    }
+  }
+  for (const auto& connection : stalled) connection->time_out();
+  if (partial_frames_left) watch_frames();
 }
 
 }  // namespace fls

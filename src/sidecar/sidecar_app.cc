@@ -40,7 +40,7 @@ SidecarApp::SidecarApp(SidecarConfig config)
       query_worker_(config_.database_uri),
       intake_(io_, queue_, clock_,
               IntakeOptions{config_.bind_address, config_.port, config_.max_message_size,
-                            config_.max_connections}),
+                            config_.max_connections, config_.frame_timeout}),
       http_(io_, health_http_options(config_),
             [this](const HttpRequest& request, const HttpRespond& respond) { respond(handle_http(request)); }) {
   KmsClientOptions kms;

@@ -74,6 +74,7 @@ TEST(SidecarConfigDefaults, ProductSettingsMatchTheReadme) {
   EXPECT_EQ(c.bind_address, "0.0.0.0");
   EXPECT_EQ(c.max_message_size, 1048576u);
   EXPECT_EQ(c.max_queued_bytes, 8388608u);
+  EXPECT_EQ(c.frame_timeout, std::chrono::milliseconds(30000));
   EXPECT_EQ(c.max_connections, 1024u);
   EXPECT_EQ(c.store_max_rows, 4096u);
   EXPECT_EQ(c.store_connections, 2u);
@@ -193,6 +194,16 @@ TEST(SidecarConfigErrors, StoreMaxDelayFromZeroToAMinute) {
   }
   EXPECT_EQ(load({{"SIDE_STORE_MAX_DELAY", "0"}}).store_max_delay, std::chrono::milliseconds(0));
   EXPECT_EQ(load({{"SIDE_STORE_MAX_DELAY", "250"}}).store_max_delay, std::chrono::milliseconds(250));
+}
+
+TEST(SidecarConfigErrors, FrameTimeoutFromZeroToADay) {
+  for (const char* value : {"-1", "86400001", "30s", "1.5"}) {
+    const std::string message = error_of({{"SIDE_FRAME_TIMEOUT", value}});
+    EXPECT_TRUE(starts_with(message, "SIDE_FRAME_TIMEOUT")) << value << ": " << message;
+    EXPECT_NE(message.find(value), std::string::npos) << message;
+  }
+  EXPECT_EQ(load({{"SIDE_FRAME_TIMEOUT", "0"}}).frame_timeout, std::chrono::milliseconds(0));  // never
+  EXPECT_EQ(load({{"SIDE_FRAME_TIMEOUT", "500"}}).frame_timeout, std::chrono::milliseconds(500));
 }
 
 TEST(SidecarConfigErrors, IntervalsMustBePositiveWholeMilliseconds) {

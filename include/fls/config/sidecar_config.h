@@ -21,6 +21,7 @@ struct SidecarConfig {
   std::chrono::milliseconds batch_interval;  // SIDE_BATCH_TIME_INTERVAL
   std::size_t max_message_size;           // SIDE_MAX_MESSAGE_SIZE, bytes of one frame's payload
   std::size_t max_queued_bytes;           // SIDE_MAX_QUEUED_BYTES, read but not yet stored, partial frames included
+  std::chrono::milliseconds frame_timeout;  // SIDE_FRAME_TIMEOUT, a partial frame's longest silence; 0: none
   std::size_t max_connections;            // SIDE_MAX_CONNECTIONS
   std::size_t store_max_rows;             // SIDE_STORE_MAX_ROWS, rows per transaction
   std::size_t store_connections;          // SIDE_STORE_CONNECTIONS, sessions committing side by side

@@ -11,10 +11,12 @@
 // and then no commit can free room. So while only partial frames are held, one connection at
 // a time, the "finisher", reads the rest of its frame (never more) past the bound; its frame
 // is then committed and the next one goes. The intake therefore holds at most the bound, one
-// read of 64 KiB and one frame.
+// read of 64 KiB and one frame. A client that holds a partial frame and sends nothing for
+// frame_timeout is closed, which frees what stalled clients hold.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -32,6 +34,9 @@ struct IntakeOptions {
   std::uint16_t port = 0;  // 0: the kernel picks one (tests)
   std::size_t max_message_size = 1 << 20;
   std::size_t max_connections = 1024;
+  // A connection holding a partial frame that gets no byte of it for this long is closed; time
+  // it spends paused by the intake does not count while commits are pending. 0: never.
+  std::chrono::milliseconds frame_timeout{30'000};
 };
 
 struct IntakeStats {
@@ -39,7 +44,7 @@ struct IntakeStats {
   std::uint64_t bytes = 0;
   std::uint64_t connections_accepted = 0;
   std::uint64_t connections_rejected = 0;
-  std::uint64_t protocol_errors = 0;
+  std::uint64_t protocol_errors = 0;  // frames too large, and partial frames timed out
 };
 
 class IntakeServer {
@@ -68,6 +73,8 @@ class IntakeServer {
   void forget(const std::shared_ptr<Connection>& connection);  // closed: no longer served
   void appoint_finisher();
   void end_finisher_turn();
+  void watch_frames();  // a connection holds a partial frame: make sure the sweep runs
+  void sweep_frames();
 
   boost::asio::io_context& io_;
   IntakeQueue& queue_;
@@ -78,6 +85,10 @@ class IntakeServer {
   std::unordered_set<std::shared_ptr<Connection>> connections_;
   std::vector<std::weak_ptr<Connection>> paused_;
   std::weak_ptr<Connection> finisher_;  // may read past the bound to the end of its frame
+  // One sweep every quarter of frame_timeout, only while some connection holds a partial frame:
+  // no timer per connection, and reading costs no timer operation, only a counter reset.
+  boost::asio::steady_timer frame_sweep_;
+  bool sweeping_ = false;
   std::vector<char> read_buffer_;  // shared by every connection: one thread reads at a time
   std::uint64_t next_connection_id_ = 1;
   std::uint64_t next_frame_order_ = 0;  // orders partial frames by when they began
