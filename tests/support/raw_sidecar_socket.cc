@@ -50,7 +50,11 @@ std::optional<int> RawSidecarSocket::read_close() {
   beast::flat_buffer buffer;
   beast::error_code ec;
   ws_.read(buffer, ec);
-  if (ec == websocket::error::closed) return static_cast<int>(ws_.reason().code);
+  // A server that closes its socket right after its close frame makes the echo of that frame fail
+  // (broken pipe) after the frame was read: its code is still what the server said.
+  if (ec == websocket::error::closed || ws_.reason().code != websocket::close_code::none) {
+    return static_cast<int>(ws_.reason().code);
+  }
   last_error_ = ec.message();
   return std::nullopt;
 }
