@@ -404,6 +404,12 @@ void KmsClient::on_batch_result(const std::string& batch_id, const json& message
 void KmsClient::on_request(const json& message) {
   const bool has_id = message.contains("id");
   const json id = has_id ? message["id"] : json(nullptr);
+  // JSON-RPC 2.0 ids are strings, numbers or null; anything else is not echoed back.
+  if (id.is_structured()) {
+    spdlog::warn("KMS sent a request whose id is an array or object; answered with an error");
+    send_error(nullptr, kInvalidRequest, "Invalid Request: id must be a string, number or null");
+    return;
+  }
   const std::string* method = string_field(message, "method");
   if (method == nullptr) {
     spdlog::warn("KMS sent a request whose method is not a string; answered with an error");
@@ -418,12 +424,6 @@ void KmsClient::on_request(const json& message) {
   } else {
     spdlog::warn("KMS called unknown method '{}'; answered with method not found", *method);
     if (has_id) send_error(id, kMethodNotFound, "Method not found");
-  }
-  // JSON-RPC 2.0 ids are strings, numbers or null; anything else is not echoed back.
-  if (id.is_structured()) {
-    spdlog::warn("KMS sent a request whose id is an array or object; answered with an error");
-    send_error(nullptr, kInvalidRequest, "Invalid Request: id must be a string, number or null");
-    return;
   }
 }
 

@@ -131,11 +131,21 @@ class WsConnection final : public WsTransport,
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
     const bool default_port = options_.url.port == (kTls ? 443 : 80);
     if (!default_port) host += ":" + std::to_string(options_.url.port);
+    if (!options_.bearer_token.empty()) {
+      ws_.set_option(websocket::stream_base::decorator([token = options_.bearer_token](websocket::request_type& request) {
+        request.set(beast::http::field::authorization, "Bearer " + token);
+      }));
+    }
     ws_.async_handshake(host, options_.url.target,
                         [self = this->shared_from_this()](beast::error_code ec) { self->on_handshake(ec); });
   }
 
   void on_handshake(beast::error_code ec) {
+    if (ec == websocket::error::upgrade_declined) {
+      // fls-kms answers an upgrade without a valid bearer token with 401: say what to check.
+      return fail("WebSocket handshake failed: the KMS declined the upgrade (is SIDE_KMS__TOKEN set to a "
+                  "credential of this service?)");
+    }
     if (ec) return fail("WebSocket handshake failed: " + ec.message());
     open_ = true;
     if (events_.on_open) events_.on_open();
@@ -180,21 +190,11 @@ class WsConnection final : public WsTransport,
       flush_waiters_.pop_front();
       done();
     }
-    if (!options_.bearer_token.empty()) {
-      ws_.set_option(websocket::stream_base::decorator([token = options_.bearer_token](websocket::request_type& request) {
-        request.set(beast::http::field::authorization, "Bearer " + token);
-      }));
-    }
     if (!queue_.empty() && !closed_) do_write();
   }
 
   void fail(const std::string& reason) {
     if (closed_) return;
-    if (ec == websocket::error::upgrade_declined) {
-      // fls-kms answers an upgrade without a valid bearer token with 401: say what to check.
-      return fail("WebSocket handshake failed: the KMS declined the upgrade (is SIDE_KMS__TOKEN set to a "
-                  "credential of this service?)");
-    }
     closed_ = true;
     open_ = false;
     resolver_.cancel();
