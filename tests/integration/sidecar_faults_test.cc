@@ -23,6 +23,22 @@ std::vector<std::string> numbered(const std::string& prefix, int n) {
 
 class SidecarFaultTest : public SidecarFixture {};
 
+// After a kill -9 PostgreSQL may still complete a COMMIT the killed process had sent: what is
+// committed is known only once the process's sessions have ended, which they do as soon as the
+// server sees its sockets closed. The test holds no session of its own between queries, and
+// each query's own session is left out. Polls (there is no event to wait on), bounded.
+bool wait_until_sessions_end(TestDatabase& db, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                 "AND backend_type = 'client backend' AND pid <> pg_backend_pid()") == 0) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 TEST_F(SidecarFaultTest, AfterKillNineEveryCommittedMessageIsBatchedAndDeliveredOnRestart) {
   // A long interval: the open batch at the kill can only be closed by the recovery.
   const std::map<std::string, std::string> settings{{"SIDE_BATCH_TIME_INTERVAL", "300000"}};
@@ -34,6 +50,7 @@ TEST_F(SidecarFaultTest, AfterKillNineEveryCommittedMessageIsBatchedAndDelivered
   ASSERT_TRUE(wait_for_count("SELECT count(*) FROM events", 2000)) << sidecar->output();
   EXPECT_EQ(sidecar->stop(SIGKILL), 128 + SIGKILL);
   writer.join();
+  ASSERT_TRUE(wait_until_sessions_end(db_)) << "the killed sidecar's database sessions did not end";
   const long long committed = db_.count("SELECT count(*) FROM events");
   ASSERT_GE(committed, 2000);
   // Messages the client had sent but the sidecar had not committed are the bounded loss of a
