@@ -3,12 +3,29 @@
 #include <sodium.h>
 
 #include <new>
+#include <stdexcept>
 
 namespace fls {
 
-SecretBytes::SecretBytes(std::size_t size) : data_(new std::uint8_t[size]()), size_(size) {
-  // Best effort: keeps keys out of swap where RLIMIT_MEMLOCK allows it.
-  sodium_mlock(data_, size_);
+namespace {
+
+void ensure_sodium() {
+  // sodium_malloc needs the page size that sodium_init reads.
+  static const bool ready = sodium_init() >= 0;
+  if (!ready) throw std::runtime_error("libsodium could not be initialised");
+}
+
+}  // namespace
+
+SecretBytes::SecretBytes(std::size_t size) {
+  if (size == 0) return;
+  ensure_sodium();
+  // Guard pages before and after, mlock and MADV_DONTDUMP on the pages between (a refused
+  // mlock is not an error for sodium_malloc: the pages are then only kept out of core dumps).
+  data_ = static_cast<std::uint8_t*>(sodium_malloc(size));
+  if (data_ == nullptr) throw std::bad_alloc();
+  size_ = size;
+  sodium_memzero(data_, size_);  // sodium_malloc fills with 0xdb; callers expect zeros
 }
 
 SecretBytes::~SecretBytes() { release(); }
@@ -31,8 +48,7 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
 
 void SecretBytes::release() {
   if (data_ == nullptr) return;
-  sodium_munlock(data_, size_);  // also wipes the bytes
-  delete[] data_;
+  sodium_free(data_);  // wipes the bytes, unlocks and unmaps the pages
   data_ = nullptr;
   size_ = 0;
 }

@@ -4,6 +4,7 @@
 
 #include "fls/common/hex.h"
 
+#include <array>
 #include <cstring>
 #include <stdexcept>
 
@@ -32,12 +33,26 @@ std::string BatchSigner::public_key_hex() const {
   return to_hex(secret_key_.data() + crypto_sign_SEEDBYTES, crypto_sign_PUBLICKEYBYTES);
 }
 
+namespace {
+
+// Public values: decoded on the stack, not into locked pages (SecretBytes maps pages per value).
+template <std::size_t N>
+bool decode_hex(std::string_view hex, std::array<unsigned char, N>& out) {
+  std::size_t decoded = 0;
+  const char* end = nullptr;
+  return hex.size() == 2 * N &&
+         sodium_hex2bin(out.data(), N, hex.data(), hex.size(), nullptr, &decoded, &end) == 0 && decoded == N &&
+         end == hex.data() + hex.size();
+}
+
+}  // namespace
+
 bool verify_batch_signature(std::string_view public_key_hex, std::string_view data, std::string_view signature_hex) {
-  const auto public_key = SecretBytes::from_hex(public_key_hex, crypto_sign_PUBLICKEYBYTES);
-  const auto signature = SecretBytes::from_hex(signature_hex, crypto_sign_BYTES);
-  return public_key && signature &&
-         crypto_sign_verify_detached(signature->data(), reinterpret_cast<const unsigned char*>(data.data()),
-                                     data.size(), public_key->data()) == 0;
+  std::array<unsigned char, crypto_sign_PUBLICKEYBYTES> public_key{};
+  std::array<unsigned char, crypto_sign_BYTES> signature{};
+  return decode_hex(public_key_hex, public_key) && decode_hex(signature_hex, signature) &&
+         crypto_sign_verify_detached(signature.data(), reinterpret_cast<const unsigned char*>(data.data()),
+                                     data.size(), public_key.data()) == 0;
 }
 
 }  // namespace fls

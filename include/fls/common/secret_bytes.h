@@ -1,6 +1,7 @@
 #pragma once
-// Key material: held in locked memory where the OS allows it, wiped on destruction, never
-// copyable by accident and never printable.
+// Key material: held in pages of its own from libsodium's sodium_malloc (guard pages on both
+// sides, locked against swap where RLIMIT_MEMLOCK allows it, excluded from core dumps), wiped
+// when released, never copyable by accident and never printable.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -10,6 +11,9 @@ namespace fls {
 
 class SecretBytes {
  public:
+  // `size` zero bytes. Each non-empty value costs whole pages (one page per 4 KiB of key, plus
+  // a page of libsodium's bookkeeping and two guard pages that are never resident). Throws
+  // std::bad_alloc if the pages cannot be mapped. An empty value maps nothing (data() is null).
   explicit SecretBytes(std::size_t size);
   ~SecretBytes();
   SecretBytes(SecretBytes&& other) noexcept;
