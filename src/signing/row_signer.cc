@@ -6,6 +6,8 @@
 
 #include <stdexcept>
 
+#include "fls/common/openssl_key_memory.h"
+
 namespace fls {
 
 struct RowSigner::Impl {
@@ -19,13 +21,21 @@ struct RowSigner::Impl {
 
 RowSigner::RowSigner(const SecretBytes& key) : impl_(std::make_unique<Impl>()) {
   if (key.size() != kKeySize) throw std::invalid_argument("row key must be 32 bytes");
-  impl_->mac = EVP_MAC_fetch(nullptr, "CMAC", nullptr);
-  if (impl_->mac != nullptr) impl_->ctx = EVP_MAC_CTX_new(impl_->mac);
   char cipher[] = "AES-256-CBC";
-  const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher, 0), OSSL_PARAM_construct_end()};
-  if (impl_->ctx == nullptr || EVP_MAC_init(impl_->ctx, key.data(), key.size(), params) != 1) {
-    throw std::runtime_error("OpenSSL could not set up AES-256-CMAC");
+  // Fetched first, outside the scope below: OpenSSL caches the algorithms for the process, and
+  // the locked arenas should hold only what belongs to this key.
+  impl_->mac = EVP_MAC_fetch(nullptr, "CMAC", nullptr);
+  EVP_CIPHER_free(EVP_CIPHER_fetch(nullptr, cipher, nullptr));
+  {
+    // The context holds the AES key schedule (its first round keys are the key itself) and the
+    // CMAC subkeys: OpenSSL allocates them in locked memory that core dumps leave out.
+    const OpenSslKeyMemoryScope locked;
+    if (impl_->mac != nullptr) impl_->ctx = EVP_MAC_CTX_new(impl_->mac);
+    const OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher, 0), OSSL_PARAM_construct_end()};
+    if (impl_->ctx == nullptr || EVP_MAC_init(impl_->ctx, key.data(), key.size(), params) != 1) {
+      throw std::runtime_error("OpenSSL could not set up AES-256-CMAC");
+    }
   }
 }
 

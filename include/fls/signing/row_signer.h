@@ -12,7 +12,9 @@ class RowSigner {
  public:
   static constexpr std::size_t kKeySize = 32;
 
-  // `key` must be kKeySize bytes. Not thread-safe: one signer per thread.
+  // `key` must be kKeySize bytes. Not thread-safe: one signer per thread. OpenSSL's context,
+  // which holds the expanded key, is allocated in locked memory left out of core dumps when
+  // the process installed openssl_key_memory.h's allocation functions (both mains do).
   explicit RowSigner(const SecretBytes& key);
   ~RowSigner();
   RowSigner(RowSigner&&) noexcept;
