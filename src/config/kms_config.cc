@@ -8,6 +8,7 @@ KmsConfig load_kms_config(const EnvReader& env) {
   c.bind_address = env.text("KMS_BIND_ADDRESS", "0.0.0.0");
   c.database_uri = env.required_text("KMS_DATABASE_URI");
   c.dev_mode = env.boolean("KMS_DEV_MODE", false);
+  c.debug_core_dumps = env.boolean("KMS_DEBUG_CORE_DUMPS", false);
   if (const auto key = env.optional_text("KMS_MASTER_KEY")) {
     c.master_key = SecretBytes::from_hex(*key, 32);
     // The value itself is a secret: the message gives its length only.

@@ -24,6 +24,7 @@ SidecarConfig load_sidecar_config(const EnvReader& env) {
   c.store_max_delay = std::chrono::milliseconds(env.integer("SIDE_STORE_MAX_DELAY", 0, 0, 60'000));
   c.shutdown_timeout = env.millis("SIDE_SHUTDOWN_TIMEOUT", 20'000);
   env.log_settings("SIDE", c.log_level, c.log_format);
+  c.debug_core_dumps = env.boolean("SIDE_DEBUG_CORE_DUMPS", false);
 
   c.kms_url_text = env.text("SIDE_KMS__URL", "ws://localhost:8080/sidecar");
   const auto url = parse_kms_url(c.kms_url_text);

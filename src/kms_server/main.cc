@@ -11,6 +11,7 @@
 
 #include "fls/common/ids.h"
 #include "fls/common/logging.h"
+#include "fls/common/process_hardening.h"
 #include "fls/common/version.h"
 #include "fls/config/command_line.h"
 #include "fls/config/kms_config.h"
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
                                    [&](const fls::EnvReader& env) { config = fls::load_kms_config(env); });
   if (start.exit_code) return *start.exit_code;
   fls::init_logging(config.log_level, config.log_format);
+  if (!fls::harden_process(config.debug_core_dumps, "KMS_DEBUG_CORE_DUMPS")) return 1;
   if (config.registration == fls::RegistrationMode::open) {
     spdlog::warn("*** KMS_REGISTRATION=open: anyone who reaches this port can register as any service and put "
                  "batches into its inquiries; set KMS_REGISTRATION=token once every sidecar has SIDE_KMS__TOKEN ***");

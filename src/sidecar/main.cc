@@ -5,6 +5,7 @@
 #include <pqxx/connection>
 
 #include "fls/common/logging.h"
+#include "fls/common/process_hardening.h"
 #include "fls/common/version.h"
 #include "fls/config/command_line.h"
 #include "fls/config/sidecar_config.h"
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
                                    [&](const fls::EnvReader& env) { config = fls::load_sidecar_config(env); });
   if (start.exit_code) return *start.exit_code;
   fls::init_logging(config.log_level, config.log_format);
+  if (!fls::harden_process(config.debug_core_dumps, "SIDE_DEBUG_CORE_DUMPS")) return 1;
 
   try {
     fls::migrate_with_retry(config.database_uri, "sidecar_schema_migrations", fls::migrations::sidecar());

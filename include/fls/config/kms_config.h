@@ -32,6 +32,7 @@ struct KmsConfig {
   std::size_t max_registrations_per_credential;  // KMS_MAX_REGISTRATIONS_PER_CREDENTIAL
   std::chrono::milliseconds registration_retention;  // KMS_REGISTRATION_RETENTION
   bool dev_mode;                           // KMS_DEV_MODE
+  bool debug_core_dumps;                   // KMS_DEBUG_CORE_DUMPS: leave the process dumpable
   std::optional<std::string> tls_cert;     // KMS_TLS_CERT
   std::optional<std::string> tls_key;      // KMS_TLS_KEY
   std::chrono::milliseconds inquiry_timeout;  // KMS_INQUIRY_TIMEOUT

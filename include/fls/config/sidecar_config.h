@@ -29,6 +29,7 @@ struct SidecarConfig {
   std::chrono::milliseconds shutdown_timeout;  // SIDE_SHUTDOWN_TIMEOUT
   std::string log_level;                  // SIDE_LOG_LEVEL
   std::string log_format;                 // SIDE_LOG_FORMAT: text or json
+  bool debug_core_dumps;                  // SIDE_DEBUG_CORE_DUMPS: leave the process dumpable
 
   std::string kms_url_text;               // SIDE_KMS__URL, as given
   KmsUrl kms_url;
