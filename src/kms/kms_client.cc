@@ -10,6 +10,7 @@
 #include "fls/common/json_input.h"
 #include "fls/common/logging.h"
 #include "fls/common/version.h"
+#include "fls/common/wipe.h"
 #include "fls/signing/row_signer.h"
 
 namespace fls {
@@ -127,6 +128,10 @@ void KmsClient::connect() {
     if (auto self = current()) self->on_open();
   };
   events.on_text = [current](std::string text) {
+    // A registration reply carries the keys in hex: the text, and whatever the parser and the
+    // handlers free meanwhile, is wiped.
+    const WipedOnExit wiped(text);
+    const WipeFreedMemory wipe_freed;
     if (auto self = current()) self->handle_text(text);
   };
   events.on_activity = [current] {
@@ -303,7 +308,7 @@ void KmsClient::handle_text(const std::string& text) {
   }
 }
 
-void KmsClient::on_response(const json& message) {
+void KmsClient::on_response(json& message) {
   const std::string* id = string_field(message, "id");
   const auto it = id == nullptr ? pending_.end() : pending_.find(*id);
   if (it == pending_.end()) {
@@ -331,7 +336,17 @@ void KmsClient::on_response(const json& message) {
   }
 }
 
-void KmsClient::on_register_result(const json& result) {
+void KmsClient::on_register_result(json& result) {
+  // However this ends, the keys' hex text is wiped: from here on they live only in SecretBytes.
+  struct WipeKeyText {
+    json& result;
+    ~WipeKeyText() {
+      for (const char* key : {"rowKey", "batchKey"}) {
+        const auto it = result.find(key);
+        if (it != result.end() && it->is_string()) wipe(it->get_ref<std::string&>());
+      }
+    }
+  } wipe_key_text{result};
   const std::string* id = string_field(result, "id");
   const std::string* batch_key_hex = string_field(result, "batchKey");
   const std::string* row_key_hex = string_field(result, "rowKey");

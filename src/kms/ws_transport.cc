@@ -1,6 +1,7 @@
 #include "fls/kms/ws_transport.h"
 
 #include <openssl/ssl.h>
+#include <sodium.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,6 +14,8 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "fls/common/wipe.h"
+
 namespace fls {
 
 namespace asio = boost::asio;
@@ -21,6 +24,49 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// The layer under the WebSocket stream: reads zero the buffer they are given before filling it.
+// Beast reads every small frame through a 1.5 KiB buffer inside the WebSocket stream and leaves a
+// consumed message there until later bytes overwrite it; the read that follows the registration
+// reply therefore zeroes that buffer at once, instead of the keys' hex staying in it.
+template <class NextLayer>
+class ZeroedReads {
+ public:
+  using executor_type = typename NextLayer::executor_type;
+  using next_layer_type = NextLayer;
+
+  template <class... Args>
+  explicit ZeroedReads(Args&&... args) : next_(std::forward<Args>(args)...) {}
+
+  executor_type get_executor() noexcept { return next_.get_executor(); }
+  NextLayer& next_layer() noexcept { return next_; }
+  const NextLayer& next_layer() const noexcept { return next_; }
+
+  template <class MutableBuffers, class Handler>
+  auto async_read_some(const MutableBuffers& buffers, Handler&& handler) {
+    for (const auto buffer : beast::buffers_range_ref(buffers)) sodium_memzero(buffer.data(), buffer.size());
+    return next_.async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <class ConstBuffers, class Handler>
+  auto async_write_some(const ConstBuffers& buffers, Handler&& handler) {
+    return next_.async_write_some(buffers, std::forward<Handler>(handler));
+  }
+
+ private:
+  NextLayer next_;
+};
+
+// The WebSocket close handshake ends with the layer below's own teardown.
+template <class NextLayer>
+void teardown(beast::role_type role, ZeroedReads<NextLayer>& stream, beast::error_code& ec) {
+  using websocket::teardown;
+  teardown(role, stream.next_layer(), ec);
+}
+template <class NextLayer, class Handler>
+void async_teardown(beast::role_type role, ZeroedReads<NextLayer>& stream, Handler&& handler) {
+  using websocket::async_teardown;
+  async_teardown(role, stream.next_layer(), std::forward<Handler>(handler));
+}
 
 template <class NextLayer>
 class WsConnection final : public WsTransport,
@@ -77,12 +123,14 @@ class WsConnection final : public WsTransport,
   }
 
  private:
-  static websocket::stream<NextLayer> make_stream(asio::io_context& io, asio::ssl::context* tls) {
+  using Stream = websocket::stream<ZeroedReads<NextLayer>>;
+
+  static Stream make_stream(asio::io_context& io, asio::ssl::context* tls) {
     if constexpr (kTls) {
-      return websocket::stream<NextLayer>(io, *tls);
+      return Stream(io, *tls);
     } else {
       (void)tls;
-      return websocket::stream<NextLayer>(io);
+      return Stream(io);
     }
   }
 
@@ -98,7 +146,7 @@ class WsConnection final : public WsTransport,
   void on_connect(beast::error_code ec) {
     if (ec) return fail("cannot connect: " + ec.message());
     if constexpr (kTls) {
-      auto& ssl = ws_.next_layer();
+      auto& ssl = ws_.next_layer().next_layer();
       // Server name indication, and the certificate must name the host we asked for.
       if (!SSL_set_tlsext_host_name(ssl.native_handle(), options_.url.host.c_str())) {
         return fail("cannot set the TLS server name");
@@ -167,6 +215,9 @@ class WsConnection final : public WsTransport,
     }
     if (events_.on_activity) events_.on_activity();
     std::string text = beast::buffers_to_string(buffer_.data());
+    // A registration reply carries the keys: the receiver wipes `text`, this wipes the buffer.
+    const auto read = buffer_.data();
+    sodium_memzero(read.data(), read.size());
     buffer_.consume(buffer_.size());
     if (events_.on_text) events_.on_text(std::move(text));
     if (!closed_) do_read();
@@ -208,11 +259,11 @@ class WsConnection final : public WsTransport,
   }
 
   tcp::resolver resolver_;
-  websocket::stream<NextLayer> ws_;
+  Stream ws_;
   WsOptions options_;
   WsEvents events_;
   std::chrono::milliseconds timeout_{0};
-  beast::flat_buffer buffer_;
+  beast::basic_flat_buffer<WipingAllocator<char>> buffer_;  // storage it outgrows is wiped too
   std::deque<std::string> queue_;
   std::size_t queued_bytes_ = 0;
   std::size_t queued_total_ = 0;  // bytes written since the start

@@ -129,8 +129,9 @@ class KmsClient final : public BatchSink, public std::enable_shared_from_this<Km
   void send_json(const nlohmann::ordered_json& message);
   void send_error(const nlohmann::json& id, int code, const std::string& message);
 
-  void on_response(const nlohmann::json& message);
-  void on_register_result(const nlohmann::json& result);
+  // Mutable: the registration reply's key strings are wiped once decoded.
+  void on_response(nlohmann::json& message);
+  void on_register_result(nlohmann::json& result);
   void on_challenge_result(const nlohmann::json& message);
   void on_batch_result(const std::string& batch_id, const nlohmann::json& message);
   void on_request(const nlohmann::json& message);
