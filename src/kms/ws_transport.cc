@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "fls/common/tls_policy.h"
 #include "fls/common/wipe.h"
 
 namespace fls {
@@ -288,9 +289,7 @@ std::shared_ptr<WsTransport> make_ws_transport(asio::io_context& io, asio::ssl::
 
 asio::ssl::context make_client_tls_context(const std::string* ca_file) {
   asio::ssl::context tls(asio::ssl::context::tls_client);
-  tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                  asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                  asio::ssl::context::no_tlsv1_1);
+  apply_tls_policy(tls.native_handle(), TlsRole::client);
   tls.set_verify_mode(asio::ssl::verify_peer);
   if (ca_file != nullptr) {
     tls.load_verify_file(*ca_file);

@@ -12,6 +12,7 @@
 #include "fls/common/ids.h"
 #include "fls/common/logging.h"
 #include "fls/common/process_hardening.h"
+#include "fls/common/tls_policy.h"
 #include "fls/common/version.h"
 #include "fls/config/command_line.h"
 #include "fls/config/kms_config.h"
@@ -86,9 +87,7 @@ int main(int argc, char** argv) {
     std::optional<boost::asio::ssl::context> tls;
     if (config.tls_cert) {
       tls.emplace(boost::asio::ssl::context::tls_server);
-      tls->set_options(boost::asio::ssl::context::default_workarounds | boost::asio::ssl::context::no_sslv2 |
-                       boost::asio::ssl::context::no_sslv3 | boost::asio::ssl::context::no_tlsv1 |
-                       boost::asio::ssl::context::no_tlsv1_1);
+      fls::apply_tls_policy(tls->native_handle(), fls::TlsRole::server);
       tls->use_certificate_chain_file(*config.tls_cert);
       tls->use_private_key_file(*config.tls_key, boost::asio::ssl::context::pem);
     }
