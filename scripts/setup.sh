@@ -27,6 +27,8 @@ FLS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # postgresql-15 (rather than the "postgresql" metapackage) because scripts/pg.sh runs the
 # binaries in /usr/lib/postgresql/15/bin; it brings postgresql-client-15 (psql, pg_isready).
 # clang-14 + libclang-rt-14-dev are for the libFuzzer targets (FLS_FUZZ) and LeakSanitizer.
+# gdb provides gcore, with which tests/integration/key_memory_test.cc takes cores of the
+# running executables and looks for key material in them.
 FLS_PACKAGES=(
   cmake ninja-build g++ pkg-config
   libboost-dev libboost-system-dev
@@ -34,7 +36,7 @@ FLS_PACKAGES=(
   libgtest-dev libgmock-dev
   postgresql-15
   clang-14 libclang-rt-14-dev
-  ca-certificates procps
+  ca-certificates procps gdb
   docker-compose python3-yaml jq
 )
 
