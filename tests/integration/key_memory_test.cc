@@ -431,6 +431,10 @@ TEST_F(KmsKeyMemoryTest, IsNotDumpableAndCannotWriteACore) {
   EXPECT_TRUE(error == EACCES || error == EPERM) << "process_vm_readv: " << std::strerror(error);
 }
 
+// Raw keys only: fls-kms's register reply (src/kms_server/kms_service.cc builds the keys' hex
+// into strings and serialises them into the text src/http/http_server.cc queues) is freed
+// without being wiped, so their hex is in its freed heap memory until reused; a core taken here
+// shows it. docs/security.md lists it under what is not protected.
 TEST_F(KmsKeyMemoryTest, CoreTakenAfterIssuingKeysHoldsNoRawKey) {
   auto kms = start_kms(/*debug_core_dumps=*/true);
   const pid_t pid = logged_pid(*kms);
