@@ -1,5 +1,6 @@
 #include "fls/http/http_server.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <strings.h>
 
@@ -109,8 +110,12 @@ class WebSocketSession final : public WsPeer, public std::enable_shared_from_thi
       }
       std::string text = beast::buffers_to_string(self->buffer_.data());
       self->buffer_.consume(self->buffer_.size());
-      if (self->buffer_.capacity() > kKeptReadBuffer) self->buffer_.shrink_to_fit();
+      const bool large = self->buffer_.capacity() > kKeptReadBuffer;
+      if (large) self->buffer_.shrink_to_fit();
       self->handler_->on_text(std::move(text));
+      // The message, its text and what was parsed from it are freed by now; glibc keeps freed
+      // memory in its arenas unless asked to return it.
+      if (large) malloc_trim(0);
       if (!self->closed_ && !self->closing_) self->do_read();
     });
   }

@@ -1,5 +1,6 @@
 // fls-kms: the central KMS. Reads the KMS_* environment, migrates its database, and serves the
 // /sidecar WebSocket and the admin API on one port until SIGTERM or SIGINT.
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
@@ -57,6 +58,10 @@ int main(int argc, char** argv) {
                                    [&](const fls::EnvReader& env) { config = fls::load_kms_config(env); });
   if (start.exit_code) return *start.exit_code;
   fls::init_logging(config.log_level, config.log_format);
+  // Buffers of a MiB and more (large WebSocket messages, inquiry bodies) are mapped and unmapped
+  // on their own: with glibc's default, the threshold rises after the first such free and later
+  // ones stay in the heap, so one large message would keep the process large.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   if (!fls::harden_process(config.debug_core_dumps, "KMS_DEBUG_CORE_DUMPS")) return 1;
   if (config.registration == fls::RegistrationMode::open) {
     spdlog::warn("*** KMS_REGISTRATION=open: anyone who reaches this port can register as any service and put "

@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -21,6 +22,17 @@ namespace {
 using json = nlohmann::json;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
+
+// VmRSS of a process, kB.
+std::size_t resident_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
+  }
+  ADD_FAILURE() << "no VmRSS for pid " << pid;
+  return 0;
+}
 
 std::string nested_arrays(std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
 
@@ -349,11 +361,20 @@ TEST_F(KmsSecurityTest, ConnectionsAreBoundedInMessageSizeKindAndTime) {
                       .dump());
   EXPECT_EQ(large.read_close(), std::optional<int>(1009)) << large.last_error();
 
-  // Once registered, messages up to KMS_MAX_MESSAGE_SIZE are read.
+  // Once registered, messages up to KMS_MAX_MESSAGE_SIZE are read, and the memory one took is
+  // given back afterwards.
   RawSidecarSocket registered(kms_port_, credential.token);
   registered.register_as("2b3c4d5e-0000-4000-8000-000000000002", kService);
-  const json reply = registered.exchange(request("x", "no-such-method", {{"padding", std::string(1 << 20, 'x')}}));
-  EXPECT_EQ(reply["error"]["code"], -32601);
+  const std::size_t before = resident_kib(kms_->pid());
+  for (int i = 0; i < 3; ++i) {
+    const json reply = registered.exchange(request("x", "no-such-method", {{"padding", std::string(12 << 20, 'x')}}));
+    EXPECT_EQ(reply["error"]["code"], -32601);
+  }
+  // Each message is held as received, as text and parsed (3 x 12 MiB at once), then given back.
+  std::size_t after = 0;
+  EXPECT_TRUE(eventually([&] { return (after = resident_kib(kms_->pid())) < before + 8 * 1024; },
+                         std::chrono::seconds(5)))
+      << "VmRSS " << before << " kB before, " << after << " kB after";
 
   // Binary frames are not part of the protocol.
   RawSidecarSocket binary(kms_port_, credential.token);

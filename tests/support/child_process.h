@@ -28,6 +28,7 @@ class ChildProcess {
   std::string output() const;
   // True while the process has not ended (it is not reaped by this).
   bool running() const;
+  pid_t pid() const { return pid_; }
   // Sends `signal`, without waiting.
   void signal(int signal);
   // Sends `signal` and waits for the exit; returns the exit status (128+n if killed by n), or
