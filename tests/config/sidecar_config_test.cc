@@ -286,8 +286,6 @@ TEST(SidecarConfig, Ipv6KmsUrlIsAccepted) {
   EXPECT_EQ(c.kms_url.port, 8080);
 }
 
-}  // namespace
-}  // namespace fls
 // The KMS credential goes into an HTTP header: unset or empty is no credential, and a value
 // that would split the header is refused without being echoed.
 TEST(SidecarConfig, KmsTokenIsOptionalAndHeaderSafe) {
@@ -299,3 +297,5 @@ TEST(SidecarConfig, KmsTokenIsOptionalAndHeaderSafe) {
   EXPECT_EQ(error.find("fls_secret"), std::string::npos) << "the token is never printed";
 }
 
+}  // namespace
+}  // namespace fls
