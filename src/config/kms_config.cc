@@ -23,7 +23,6 @@ KmsConfig load_kms_config(const EnvReader& env) {
   if (!c.admin_token && !c.dev_mode) {
     throw ConfigError("KMS_ADMIN_TOKEN is required unless KMS_DEV_MODE=true");
   }
-  c.tls_cert = env.optional_text("KMS_TLS_CERT");
   c.auditor_token = env.optional_text("KMS_AUDITOR_TOKEN");
   for (const auto* token : {&c.admin_token, &c.auditor_token}) {
     // Tokens are compared by hash, so any length works; a short one is guessable.
@@ -52,6 +51,7 @@ KmsConfig load_kms_config(const EnvReader& env) {
   c.max_registrations_per_credential =
       static_cast<std::size_t>(env.integer("KMS_MAX_REGISTRATIONS_PER_CREDENTIAL", 100, 1, 10'000'000));
   c.registration_retention = env.millis("KMS_REGISTRATION_RETENTION", 7LL * 24 * 3600 * 1000);
+  c.tls_cert = env.optional_text("KMS_TLS_CERT");
   c.tls_key = env.optional_text("KMS_TLS_KEY");
   if (c.tls_cert.has_value() != c.tls_key.has_value()) {
     throw ConfigError(std::string(c.tls_cert ? "KMS_TLS_KEY" : "KMS_TLS_CERT") +

@@ -33,14 +33,14 @@ SidecarConfig load_sidecar_config(const EnvReader& env) {
   }
   c.kms_url = *url;
   c.kms_ca_file = env.optional_text("SIDE_KMS__CA_FILE");
-  c.kms_ping_interval = env.millis("SIDE_KMS__PING_INTERVAL", 30'000);
-  c.kms_request_timeout = env.millis("SIDE_KMS__REQUEST_TIMEOUT", 120'000);
   c.kms_token = env.optional_text("SIDE_KMS__TOKEN");
   // It goes into an HTTP header: a character that would end or split the header is refused.
   if (c.kms_token && (c.kms_token->empty() || c.kms_token->find_first_of(" \t\r\n") != std::string::npos)) {
     throw ConfigError("SIDE_KMS__TOKEN must be a non-empty token without spaces or line breaks (" +
                       std::to_string(c.kms_token->size()) + " characters given)");
   }
+  c.kms_ping_interval = env.millis("SIDE_KMS__PING_INTERVAL", 30'000);
+  c.kms_request_timeout = env.millis("SIDE_KMS__REQUEST_TIMEOUT", 120'000);
   c.kms_connect_timeout = env.millis("SIDE_KMS__CONNECT_TIMEOUT", 60'000);
   c.kms_reconnect_interval = env.millis("SIDE_KMS__RECONNECT_INTERVAL", 5'000);
   return c;

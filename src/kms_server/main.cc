@@ -126,12 +126,12 @@ int main(int argc, char** argv) {
     });
     server.start();
     db.start();
+    service->start();
     spdlog::info("fls-kms {} serving {}://{}:{}/sidecar and the admin API", fls::kVersion, tls ? "wss" : "ws",
                  config.bind_address, server.port());
 
     boost::asio::signal_set signals(io, SIGTERM, SIGINT);
     signals.async_wait([&](boost::system::error_code, int signal) {
-    service->start();
       spdlog::info("received {}, stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT");
       server.stop();
       service->close_all();

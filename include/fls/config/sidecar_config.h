@@ -34,9 +34,9 @@ struct SidecarConfig {
   std::string kms_url_text;               // SIDE_KMS__URL, as given
   KmsUrl kms_url;
   std::optional<std::string> kms_ca_file;  // SIDE_KMS__CA_FILE, PEM bundle for wss://
+  std::optional<std::string> kms_token;    // SIDE_KMS__TOKEN, the KMS credential (never logged)
   std::chrono::milliseconds kms_ping_interval;      // SIDE_KMS__PING_INTERVAL
   std::chrono::milliseconds kms_request_timeout;    // SIDE_KMS__REQUEST_TIMEOUT
-  std::optional<std::string> kms_token;    // SIDE_KMS__TOKEN, the KMS credential (never logged)
   std::chrono::milliseconds kms_connect_timeout;    // SIDE_KMS__CONNECT_TIMEOUT
   std::chrono::milliseconds kms_reconnect_interval; // SIDE_KMS__RECONNECT_INTERVAL
 };
