@@ -234,8 +234,11 @@ class SidecarKeyMemoryTest : public SidecarFixture {
                           {"SIDE_DEBUG_CORE_DUMPS", debug_core_dumps ? "true" : "false"}});
   }
 
-  void wait_for_registration(const ChildProcess& sidecar) {
+  // Until the sidecar has handled the challenge's answer, which it reads after it has handled
+  // (and wiped) the registration reply.
+  void wait_for_registration(ChildProcess& sidecar) {
     ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() >= 1; })) << sidecar.output();
+    ASSERT_TRUE(sidecar.wait_for_output("registered with the KMS")) << sidecar.output();
   }
 
   std::string inherited_limit_;
