@@ -56,8 +56,22 @@ unsigned raw_admin_status(std::uint16_t port, const std::vector<std::pair<std::s
   return response.result_int();
 }
 
+constexpr const char* kSilentSidecar = "6f5e4d3c-2b1a-4098-8776-655443322110";
+
 class KmsSecurityTest : public KmsFixture {
  protected:
+  // fls-kms with a short inquiry timeout, the real sidecar with 5 messages delivered, and a
+  // registration of the same credential that never answers anything (kSilentSidecar).
+  std::unique_ptr<RawSidecarSocket> start_with_a_silent_sidecar() {
+    start_kms({{"KMS_INQUIRY_TIMEOUT", "3000"}});
+    const Credential credential = create_credential();
+    start_sidecar(5, credential.token);
+    send_and_settle(5);
+    auto silent = std::make_unique<RawSidecarSocket>(kms_port_, credential.token);
+    silent->register_as(kSilentSidecar, kService);
+    return silent;
+  }
+
   std::string sidecar_status(const std::string& sidecar_id) {
     for (const auto& s : admin("GET", "/sidecars").json()) {
       if (s["id"] == sidecar_id) return s["status"];
@@ -154,12 +168,7 @@ TEST_F(KmsSecurityTest, ARogueClientCannotBendTheVerdictOfTheRealSidecar) {
                           "' AND sidecar_id = '" + real_sidecar + "'")[0][0].c_str(),
             real_signature);
 
-  const auto created = admin("POST", "/inquiry",
-                             json{{"service", kService},
-                                  {"startTime", iso_now_plus(std::chrono::seconds(-3600))},
-                                  {"endTime", iso_now_plus(std::chrono::seconds(3600))}}
-                                 .dump());
-  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string location = start_inquiry();
   const json inquiry = rogue.read();
   ASSERT_EQ(inquiry["method"], "inquiry") << inquiry.dump();
   const std::string inquiry_id = inquiry["params"]["inquiry"];
@@ -172,11 +181,7 @@ TEST_F(KmsSecurityTest, ARogueClientCannotBendTheVerdictOfTheRealSidecar) {
   rogue.send(request("ir1", "inquiry-response", response));
   rogue.send(request("ir2", "inquiry-response", response));
 
-  json result;
-  ASSERT_TRUE(eventually([&] {
-    result = admin("GET", created.headers.at("location")).json();
-    return result["status"] == "complete";
-  })) << result.dump();
+  const json result = wait_for_verdict(location);
   EXPECT_EQ(result["verified"], false);
   EXPECT_EQ(result["unanswered"], json::array({rogue_id})) << result.dump(2);
   ASSERT_EQ(result["senderProblems"].size(), 1u) << result.dump(2);
@@ -208,21 +213,9 @@ TEST_F(KmsSecurityTest, ARogueClientCannotBendTheVerdictOfTheRealSidecar) {
 }
 
 TEST_F(KmsSecurityTest, AnswersFromASidecarTheInquiryWasNotSentToAreDropped) {
-  start_kms({{"KMS_INQUIRY_TIMEOUT", "3000"}});
-  const Credential credential = create_credential();
-  start_sidecar(5, credential.token);
-  send_and_settle(5);
-  // Asked and silent, so the inquiry stays open until its timeout.
-  RawSidecarSocket silent(kms_port_, credential.token);
-  const std::string silent_id = "6f5e4d3c-2b1a-4098-8776-655443322110";
-  silent.register_as(silent_id, kService);
-  const auto created = admin("POST", "/inquiry",
-                             json{{"service", kService},
-                                  {"startTime", iso_now_plus(std::chrono::seconds(-3600))},
-                                  {"endTime", iso_now_plus(std::chrono::seconds(3600))}}
-                                 .dump());
-  ASSERT_EQ(created.status, 201u) << created.body;
-  const std::string location = created.headers.at("location");
+  // The silent one is asked, so the inquiry stays open until its timeout.
+  const auto silent = start_with_a_silent_sidecar();
+  const std::string location = start_inquiry();
   const std::string inquiry_id = location.substr(location.rfind('/') + 1);
   // Registered after the inquiry was sent: not asked, whatever credential it holds.
   RawSidecarSocket late(kms_port_, create_credential().token);
@@ -230,28 +223,18 @@ TEST_F(KmsSecurityTest, AnswersFromASidecarTheInquiryWasNotSentToAreDropped) {
   late.send(request("ir", "inquiry-response", {{"inquiry", inquiry_id}, {"id", "8f7e6d5c-0000-4000-8000-000000000001"},
                                                {"body", "[]"}, {"total", 1}, {"item", 1}}));
   ASSERT_TRUE(kms_->wait_for_output("it was not sent to this sidecar; ignored")) << kms_->output();
-  json result;
-  ASSERT_TRUE(eventually([&] {
-    result = admin("GET", location).json();
-    return result["status"] == "complete";
-  })) << result.dump();
-  EXPECT_EQ(result["unanswered"], json::array({silent_id})) << result.dump(2);
+  const json result = wait_for_verdict(location);
+  EXPECT_EQ(result["unanswered"], json::array({kSilentSidecar})) << result.dump(2);
   EXPECT_TRUE(result["senderProblems"].empty()) << result.dump(2);
   EXPECT_TRUE(result["unknown"].empty());
   for (const auto& r : result["results"]) EXPECT_EQ(r["verified"], true) << r.dump();
 }
 
 TEST_F(KmsSecurityTest, AnAskedSidecarThatNeverAnswersKeepsTheVerdictFromVerified) {
-  start_kms({{"KMS_INQUIRY_TIMEOUT", "3000"}});
-  const Credential credential = create_credential();
-  start_sidecar(5, credential.token);
-  send_and_settle(5);
-  RawSidecarSocket silent(kms_port_, credential.token);
-  const std::string silent_id = "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d";
-  silent.register_as(silent_id, kService);
+  const auto silent = start_with_a_silent_sidecar();
   const json result = verdict();
   EXPECT_EQ(result["verified"], false);
-  EXPECT_EQ(result["unanswered"], json::array({silent_id})) << result.dump(2);
+  EXPECT_EQ(result["unanswered"], json::array({kSilentSidecar})) << result.dump(2);
   for (const auto& r : result["results"]) EXPECT_EQ(r["verified"], true);
 }
 

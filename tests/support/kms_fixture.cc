@@ -80,7 +80,7 @@ HttpResult KmsFixture::admin(const std::string& method, const std::string& targe
   return http_request(kms_port_, method, target, body, token);
 }
 
-json KmsFixture::verdict(const std::string& service) {
+std::string KmsFixture::start_inquiry(const std::string& service) {
   const auto created = admin("POST", "/inquiry",
                              json{{"service", service},
                                   {"startTime", iso_now_plus(std::chrono::seconds(-3600))},
@@ -90,6 +90,10 @@ json KmsFixture::verdict(const std::string& service) {
   EXPECT_TRUE(created.body.empty());
   const std::string location = created.headers.count("location") ? created.headers.at("location") : "";
   EXPECT_EQ(location.rfind("/inquiry/", 0), 0u);
+  return location;
+}
+
+json KmsFixture::wait_for_verdict(const std::string& location) {
   json result;
   EXPECT_TRUE(eventually([&] {
     result = admin("GET", location).json();

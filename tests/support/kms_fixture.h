@@ -46,8 +46,11 @@ class KmsFixture : public ::testing::Test {
 
   HttpResult admin(const std::string& method, const std::string& target, const std::string& body = {},
                    const std::string& token = kAdminToken);
-  // Starts an inquiry over the last and next hour for `service` and waits for its final verdict.
-  nlohmann::json verdict(const std::string& service = kService);
+  // Posts an inquiry over the last and next hour for `service`; its Location.
+  std::string start_inquiry(const std::string& service = kService);
+  // Waits until the inquiry at `location` is complete; its verdict.
+  nlohmann::json wait_for_verdict(const std::string& location);
+  nlohmann::json verdict(const std::string& service = kService) { return wait_for_verdict(start_inquiry(service)); }
 
   TestDatabase kms_db_;
   TestDatabase sidecar_db_;
