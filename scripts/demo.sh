@@ -82,10 +82,14 @@ wait_for() { # wait_for SECONDS WHAT COMMAND...: polls COMMAND until it succeeds
 }
 wait_for 30 "fls-kms start" curl -sf "http://127.0.0.1:$kms_port/health"
 
-# fls-kms registers only sidecars that present a credential of their service: the admin makes one.
-sidecar_token="$(admin -X POST "http://127.0.0.1:$kms_port/credentials" \
-  -d "{\"service\":\"$service\",\"label\":\"demo sidecar\"}" | jq -er .token)" ||
-  { echo "demo: the KMS did not create a credential for $service" >&2; exit 1; }
+# fls-kms registers only sidecars that present a credential of their service: the admin makes one,
+# once. The sidecar keeps it across runs: its earlier batches verify only under the same credential.
+if [[ ! -s "$state/sidecar-kms-token" ]]; then
+  (umask 077; admin -X POST "http://127.0.0.1:$kms_port/credentials" \
+    -d "{\"service\":\"$service\",\"label\":\"demo sidecar\"}" | jq -er .token >"$state/sidecar-kms-token") ||
+    { rm -f "$state/sidecar-kms-token"; echo "demo: the KMS did not create a credential for $service" >&2; exit 1; }
+fi
+sidecar_token="$(cat "$state/sidecar-kms-token")"
 
 echo "demo: starting the sidecar for service $service on 127.0.0.1:$intake_port (log: .demo/sidecar.log)"
 SIDE_KMS__TOKEN="$sidecar_token" SIDE_DATABASE_URI="$(bash "$root/scripts/pg.sh" uri fls_sidecar)" SIDE_SERVICE="$service" \
@@ -121,6 +125,8 @@ admin "http://127.0.0.1:$kms_port$location" | jq -r '
   "  missing batches:  \(.missing | length)",
   "  unknown batches:  \(.unknown | length)",
   "  sequence gaps:    \(.gaps | length)",
+  "  unanswered:       \(.unanswered | length) sidecar(s)",
+  "  sender problems:  \(.senderProblems | length)",
   "",
   (.results[] | "  batch \(.id)  rows \(.rowsVerified)/\(.rows)  \(if .verified then "verified" else "FAILED: \(.problems | join("; "))" end)")'
 echo
