@@ -56,6 +56,7 @@ void SecretBytes::release() {
 std::optional<SecretBytes> SecretBytes::from_hex(std::string_view hex, std::size_t size) {
   if (hex.size() != size * 2) return std::nullopt;
   SecretBytes out(size);
+  if (size == 0) return out;  // nothing to decode into (data() is null)
   std::size_t decoded = 0;
   const char* end = nullptr;
   if (sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, &decoded, &end) != 0 ||
