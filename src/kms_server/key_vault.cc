@@ -5,6 +5,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "fls/common/hex.h"
+
 namespace fls::kms {
 
 KeyVault::KeyVault(std::optional<SecretBytes> master_key) {
@@ -15,11 +17,29 @@ KeyVault::KeyVault(std::optional<SecretBytes> master_key) {
   }  // else: all zero, the development key
 }
 
-IssuedKeys KeyVault::issue() {
-  IssuedKeys keys;
-  randombytes_buf(keys.row_key.data(), keys.row_key.size());
-  crypto_sign_keypair(keys.batch_public_key.data(), keys.batch_secret_key.data());
-  return keys;
+namespace {
+
+class RandomKeySource final : public KeySource {
+ public:
+  IssuedKeys issue() override {
+    IssuedKeys keys;
+    randombytes_buf(keys.row_key.data(), keys.row_key.size());
+    crypto_sign_keypair(keys.batch_public_key.data(), keys.batch_secret_key.data());
+    return keys;
+  }
+
+  std::string challenge() override {
+    std::array<std::uint8_t, 16> bytes{};
+    randombytes_buf(bytes.data(), bytes.size());
+    return to_hex(bytes.data(), bytes.size());
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<KeySource> make_random_key_source() {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium could not be initialised");
+  return std::make_unique<RandomKeySource>();
 }
 
 std::vector<std::uint8_t> KeyVault::seal(const SecretBytes& secret) const {

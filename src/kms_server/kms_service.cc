@@ -323,7 +323,7 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
       return error(id, kInvalidParams, "Invalid params: id (a UUID) and serviceName are required");
     }
     state_ = State::registering;
-    auto keys = std::make_shared<IssuedKeys>(KeyVault::issue());
+    auto keys = std::make_shared<IssuedKeys>(service_->keys_.issue());
     const auto& vault = service_->vault_;
     NewRegistration registration{
         SealedKeys{lower_uuid(*sidecar_id), vault.seal(keys->row_key), vault.seal(keys->batch_secret_key),
@@ -376,7 +376,7 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
     service_name_ = service;
     scope_ = scope;
     keys_ = keys;
-    challenge_ = to_hex(KeyVault::issue().row_key.data(), 16);
+    challenge_ = service_->keys_.challenge();
     state_ = State::challenged;
     ++service_->metrics_.registrations;
     spdlog::info("sidecar {} of service {} registered{}, challenge sent", describe(), service,
@@ -563,11 +563,12 @@ struct KmsService::InquiryProgress {
   }
 };
 
-KmsService::KmsService(asio::io_context& io, QueryWorker& db, const KeyVault& vault, const Clock& clock, IdSource& ids,
-                       KmsServiceOptions options)
+KmsService::KmsService(asio::io_context& io, QueryWorker& db, const KeyVault& vault, KeySource& keys,
+                       const Clock& clock, IdSource& ids, KmsServiceOptions options)
     : io_(io),
       db_(db),
       vault_(vault),
+      keys_(keys),
       clock_(clock),
       ids_(ids),
       options_(std::move(options)),

@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
     }
     fls::SystemClock clock;
     auto ids = fls::make_random_id_source();
+    auto keys = fls::kms::make_random_key_source();
     fls::QueryWorker db(config.database_uri);
     fls::kms::KmsServiceOptions service_options;
     service_options.admin_token = config.admin_token;
@@ -108,7 +109,7 @@ int main(int argc, char** argv) {
     service_options.max_message_size = config.max_message_size;
     service_options.registration_timeout = config.registration_timeout;
     service_options.registration_retention = config.registration_retention;
-    auto service = std::make_shared<fls::kms::KmsService>(io, db, vault, clock, *ids, std::move(service_options));
+    auto service = std::make_shared<fls::kms::KmsService>(io, db, vault, *keys, clock, *ids, std::move(service_options));
 
     fls::HttpServerOptions options;
     options.bind_address = config.bind_address;

@@ -62,8 +62,8 @@ class SidecarSession;
 
 class KmsService : public std::enable_shared_from_this<KmsService> {
  public:
-  KmsService(boost::asio::io_context& io, QueryWorker& db, const KeyVault& vault, const Clock& clock, IdSource& ids,
-             KmsServiceOptions options);
+  KmsService(boost::asio::io_context& io, QueryWorker& db, const KeyVault& vault, KeySource& keys,
+             const Clock& clock, IdSource& ids, KmsServiceOptions options);
   ~KmsService();
 
   // Starts the periodic pruning of registrations that never delivered a batch.
@@ -128,6 +128,7 @@ class KmsService : public std::enable_shared_from_this<KmsService> {
   boost::asio::io_context& io_;
   QueryWorker& db_;
   const KeyVault& vault_;
+  KeySource& keys_;
   const Clock& clock_;
   IdSource& ids_;
   KmsServiceOptions options_;
