@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (tests/fuzz) with clang-14 and runs each for a bounded time on a
 # copy of its seed corpus.
 #
-#   bash scripts/fuzz.sh [target...]      default: every target (fuzz_frame_decoder fuzz_kms_message fuzz_kms_server)
+#   bash scripts/fuzz.sh [target...]      default: every target (fuzz_frame_decoder fuzz_kms_message fuzz_kms_server fuzz_protocol)
 #
 # Environment: FLS_FUZZ_BUILD_DIR (default build-fuzz, relative to the repo root),
 # FLS_FUZZ_SECONDS (default 60, per target), FLS_FUZZ_KEEP_CORPUS=1 keeps the grown corpora
@@ -26,7 +26,7 @@ case "${1:-}" in
     ;;
 esac
 
-all_targets=(fuzz_frame_decoder fuzz_kms_message fuzz_kms_server)
+all_targets=(fuzz_frame_decoder fuzz_kms_message fuzz_kms_server fuzz_protocol)
 targets=("$@")
 ((${#targets[@]} > 0)) || targets=("${all_targets[@]}")
 for t in "${targets[@]}"; do
@@ -91,7 +91,7 @@ for target in "${targets[@]}"; do
   args=(-max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
         -artifact_prefix="$artifacts/")
   # JSON targets share a dictionary with the protocol's tokens and deep nesting.
-  [[ "$target" == fuzz_kms_* ]] && args+=(-dict="$root/tests/fuzz/kms.dict")
+  [[ "$target" == fuzz_kms_* || "$target" == fuzz_protocol ]] && args+=(-dict="$root/tests/fuzz/kms.dict")
   args+=("$corpus")
   rc=0
   # Bounded even if libFuzzer hangs: its own time limit plus the slowest input's timeout and slack.

@@ -11,53 +11,18 @@
 #include "fls/common/logging.h"
 #include "fls/common/version.h"
 #include "fls/common/wipe.h"
+#include "fls/protocol/messages.h"
 #include "fls/signing/row_signer.h"
 
 namespace fls {
 
 namespace asio = boost::asio;
 using json = nlohmann::json;
-using ordered_json = nlohmann::ordered_json;
+using protocol::ErrorCode;
+using protocol::OrderedJson;
 using steady = std::chrono::steady_clock;
 
 namespace {
-
-constexpr int kParseError = -32700;
-constexpr int kInvalidRequest = -32600;
-constexpr int kMethodNotFound = -32601;
-constexpr int kInvalidParams = -32602;
-constexpr int kBatchExists = 120;
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
-std::string describe_error(const json& message) {
-  const auto& error = message["error"];
-  if (!error.is_object()) return "malformed error";
-  return "code " + (error.contains("code") ? error["code"].dump() : std::string("?")) + ": " +
-         (error.contains("message") && error["message"].is_string() ? error["message"].get<std::string>()
-                                                                     : std::string("(no message)"));
-}
-
-bool has_error_code(const json& message, int code) {
-  const auto& error = message["error"];
-  return error.is_object() && error.contains("code") && error["code"].is_number_integer() &&
-         error["code"].get<long long>() == code;
-}
-
-const std::string* string_field(const json& object, const char* key) {
-  if (!object.is_object()) return nullptr;
-  const auto it = object.find(key);
-  if (it == object.end() || !it->is_string()) return nullptr;
-  return it->get_ptr<const std::string*>();
-}
-
-std::string dump(const ordered_json& message) {
-  return message.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
-}
 
 // Replies for one inquiry, bound to the connection that asked.
 class ConnectionInquiryReplies final : public InquiryReplies {
@@ -154,10 +119,8 @@ void KmsClient::on_open() {
   state_ = State::registering;
   // A fresh sidecar id on every connection: the KMS refuses one it has seen (40001).
   sidecar_id_ = ids_.next_uuid();
-  ordered_json params;
-  params["id"] = sidecar_id_;
-  params["serviceName"] = options_.service_name;
-  send_request(RequestKind::register_, "register", std::move(params));
+  send_request(RequestKind::register_, protocol::kRegister,
+               protocol::encode(protocol::RegisterParams{sidecar_id_, options_.service_name}));
   arm_ping_timer();
   publish_status();
 }
@@ -218,29 +181,19 @@ void KmsClient::drop_connection(const std::string& why) {
 
 // ---- sending ----
 
-void KmsClient::send_json(const ordered_json& message) {
-  if (transport_) transport_->send(dump(message));
+void KmsClient::send_text(std::string text) {
+  if (transport_) transport_->send(std::move(text));
 }
 
-void KmsClient::send_request(RequestKind kind, const std::string& method, ordered_json params,
-                             std::string batch_id) {
+void KmsClient::send_request(RequestKind kind, const char* method, OrderedJson params, std::string batch_id) {
   const std::string id = ids_.next_uuid();
-  ordered_json message;
-  message["jsonrpc"] = "2.0";
-  message["id"] = id;
-  message["method"] = method;
-  message["params"] = std::move(params);
   pending_.emplace(id, Pending{kind, std::move(batch_id), steady::now() + options_.request_timeout});
-  send_json(message);
+  send_text(protocol::encode_request(id, method, std::move(params)));
   arm_request_timer();
 }
 
-void KmsClient::send_error(const json& id, int code, const std::string& text) {
-  ordered_json message;
-  message["jsonrpc"] = "2.0";
-  message["id"] = id;
-  message["error"] = {{"code", code}, {"message", text}};
-  send_json(message);
+void KmsClient::send_error(const json& id, const protocol::Error& error) {
+  send_text(protocol::encode_error(id, error));
 }
 
 void KmsClient::send_after_registration(std::string sidecar_id, std::vector<BatchToSend> batches) {
@@ -265,11 +218,9 @@ void KmsClient::pump_batches() {
   while (state_ == State::registered && in_flight_ < options_.max_batches_in_flight && !outbound_.empty()) {
     BatchToSend batch = std::move(outbound_.front());
     outbound_.pop_front();
-    ordered_json params;
-    params["id"] = batch.batch_id;
-    params["signature"] = batch.signature;
     ++in_flight_;
-    send_request(RequestKind::batch, "batch", std::move(params), batch.batch_id);
+    send_request(RequestKind::batch, protocol::kBatch, protocol::encode(protocol::BatchParams{batch.batch_id, batch.signature}),
+                 batch.batch_id);
     std::lock_guard lock(status_mutex_);
     ++status_.batches_sent;
   }
@@ -279,37 +230,16 @@ void KmsClient::pump_batches() {
 // ---- receiving ----
 
 void KmsClient::handle_text(const std::string& text) {
-  json message;
-  switch (parse_external_json(text, message)) {
-    case JsonInput::ok:
-      break;
-    case JsonInput::malformed:
-      spdlog::warn("KMS sent malformed JSON ({} bytes); answered with a parse error", text.size());
-      send_error(nullptr, kParseError, "Parse error");
-      return;
-    case JsonInput::too_deep:
-      spdlog::warn("KMS sent JSON nested deeper than {} levels ({} bytes); answered with an invalid request error",
-                   kMaxExternalJsonDepth, text.size());
-      send_error(nullptr, kInvalidRequest, "Invalid Request: nested too deeply");
-      return;
-  }
-  if (!message.is_object()) {
-    spdlog::warn("KMS sent a JSON value that is not an object; answered with an invalid request error");
-    send_error(nullptr, kInvalidRequest, "Invalid Request");
-    return;
-  }
-  if (message.contains("method")) {
-    on_request(message);
-  } else if (message.contains("result") || message.contains("error")) {
-    on_response(message);
-  } else {
-    spdlog::warn("KMS sent an object that is neither a request nor a response; answered with an error");
-    send_error(message.contains("id") ? message["id"] : json(nullptr), kInvalidRequest, "Invalid Request");
-  }
+  protocol::Incoming message = protocol::parse(text);
+  if (auto* request = std::get_if<protocol::Request>(&message)) return on_request(*request);
+  if (auto* response = std::get_if<protocol::Response>(&message)) return on_response(*response);
+  const auto& invalid = std::get<protocol::Invalid>(message);
+  spdlog::warn("KMS sent {}; answered with error {}", invalid.reason, static_cast<int>(invalid.error.code));
+  send_error(invalid.id, invalid.error);
 }
 
-void KmsClient::on_response(json& message) {
-  const std::string* id = string_field(message, "id");
+void KmsClient::on_response(protocol::Response& message) {
+  const std::string* id = message.id_text();
   const auto it = id == nullptr ? pending_.end() : pending_.find(*id);
   if (it == pending_.end()) {
     spdlog::warn("KMS sent a reply whose id matches no pending request; ignored");
@@ -320,11 +250,11 @@ void KmsClient::on_response(json& message) {
   arm_request_timer();
   switch (pending.kind) {
     case RequestKind::register_:
-      if (message.contains("error")) {
-        spdlog::error("KMS refused the registration ({})", describe_error(message));
+      if (message.is_error) {
+        spdlog::error("KMS refused the registration ({})", message.describe_error());
         drop_connection("registration refused");
       } else {
-        on_register_result(message["result"]);
+        on_register_result(message.payload);
       }
       break;
     case RequestKind::challenge:
@@ -337,56 +267,39 @@ void KmsClient::on_response(json& message) {
 }
 
 void KmsClient::on_register_result(json& result) {
-  // However this ends, the keys' hex text is wiped: from here on they live only in SecretBytes.
-  struct WipeKeyText {
-    json& result;
-    ~WipeKeyText() {
-      for (const char* key : {"rowKey", "batchKey"}) {
-        const auto it = result.find(key);
-        if (it != result.end() && it->is_string()) wipe(it->get_ref<std::string&>());
-      }
-    }
-  } wipe_key_text{result};
-  const std::string* id = string_field(result, "id");
-  const std::string* batch_key_hex = string_field(result, "batchKey");
-  const std::string* row_key_hex = string_field(result, "rowKey");
-  const std::string* challenge = string_field(result, "challenge");
-  if (id == nullptr || !is_uuid(*id) || batch_key_hex == nullptr || row_key_hex == nullptr ||
-      challenge == nullptr) {
+  auto registration = protocol::decode_register_result(result);
+  if (!registration) {
     spdlog::error("KMS registration reply lacks a valid id, batchKey, rowKey or challenge");
     drop_connection("unusable registration reply");
     return;
   }
-  auto row_key = SecretBytes::from_hex(*row_key_hex, RowSigner::kKeySize);
-  auto batch_key = SecretBytes::from_hex(*batch_key_hex, BatchSigner::kSecretKeySize);
   std::optional<BatchSigner> batch_signer;
-  if (batch_key) batch_signer = BatchSigner::from_secret_key(std::move(*batch_key));
-  if (!row_key || !batch_signer) {
+  if (registration->batch_key) batch_signer = BatchSigner::from_secret_key(std::move(*registration->batch_key));
+  if (!registration->row_key || !batch_signer) {
     // Lengths only: key material is never logged.
     spdlog::error("KMS registration reply has an unusable key (rowKey {} hex digits, batchKey {} hex "
                   "digits; expected {} and {}, and a batchKey whose second half is its public key)",
-                  row_key_hex->size(), batch_key_hex->size(), 2 * RowSigner::kKeySize,
-                  2 * BatchSigner::kSecretKeySize);
+                  registration->row_key_digits, registration->batch_key_digits, 2 * protocol::kRowKeySize,
+                  2 * protocol::kBatchKeySize);
     drop_connection("unusable registration keys");
     return;
   }
-  if (lower_uuid(*id) != lower_uuid(sidecar_id_)) {
-    spdlog::warn("KMS registered the sidecar as {} instead of {}; using the KMS's id", *id, sidecar_id_);
+  if (lower_uuid(registration->sidecar_id) != lower_uuid(sidecar_id_)) {
+    spdlog::warn("KMS registered the sidecar as {} instead of {}; using the KMS's id", registration->sidecar_id,
+                 sidecar_id_);
   }
-  sidecar_id_ = *id;
-  ordered_json params;
-  params["rowSignature"] = RowSigner(*row_key).sign_hex(*challenge);
-  params["batchSignature"] = batch_signer->sign_hex(*challenge);
-  pending_registration_.emplace(Registration{sidecar_id_, std::move(*row_key), std::move(*batch_signer)});
+  sidecar_id_ = registration->sidecar_id;
+  const protocol::ChallengeParams signed_challenge{RowSigner(*registration->row_key).sign_hex(registration->challenge),
+                                                   batch_signer->sign_hex(registration->challenge)};
+  pending_registration_.emplace(Registration{sidecar_id_, std::move(*registration->row_key), std::move(*batch_signer)});
   state_ = State::challenging;
-  send_request(RequestKind::challenge, "challenge", std::move(params));
+  send_request(RequestKind::challenge, protocol::kChallenge, protocol::encode(signed_challenge));
 }
 
-void KmsClient::on_challenge_result(const json& message) {
-  const std::string* status = message.contains("result") ? string_field(message["result"], "status") : nullptr;
-  if (message.contains("error") || status == nullptr || *status != "OK" || !pending_registration_) {
+void KmsClient::on_challenge_result(const protocol::Response& message) {
+  if (message.is_error || !protocol::is_challenge_passed(message.payload) || !pending_registration_) {
     spdlog::error("KMS rejected the challenge ({})",
-                  message.contains("error") ? describe_error(message) : std::string("unexpected result"));
+                  message.is_error ? message.describe_error() : std::string("unexpected result"));
     drop_connection("challenge failed");
     return;
   }
@@ -398,15 +311,15 @@ void KmsClient::on_challenge_result(const json& message) {
   publish_status();
 }
 
-void KmsClient::on_batch_result(const std::string& batch_id, const json& message) {
+void KmsClient::on_batch_result(const std::string& batch_id, const protocol::Response& message) {
   --in_flight_;
   const LogField field("batchId", batch_id);
-  if (message.contains("error") && !has_error_code(message, kBatchExists)) {
+  if (message.is_error && !message.has_error_code(ErrorCode::batch_exists)) {
     // Delivered again, in order, after the reconnection re-registers.
-    drop_connection("KMS refused batch " + batch_id + " (" + describe_error(message) + ")");
+    drop_connection("KMS refused batch " + batch_id + " (" + message.describe_error() + ")");
     return;
   }
-  if (message.contains("error")) spdlog::debug("KMS already holds batch {}", batch_id);
+  if (message.is_error) spdlog::debug("KMS already holds batch {}", batch_id);
   backend_.acknowledged(batch_id);
   {
     std::lock_guard lock(status_mutex_);
@@ -416,89 +329,56 @@ void KmsClient::on_batch_result(const std::string& batch_id, const json& message
   notify_if_delivered();
 }
 
-void KmsClient::on_request(const json& message) {
-  const bool has_id = message.contains("id");
-  const json id = has_id ? message["id"] : json(nullptr);
-  // JSON-RPC 2.0 ids are strings, numbers or null; anything else is not echoed back.
-  if (id.is_structured()) {
-    spdlog::warn("KMS sent a request whose id is an array or object; answered with an error");
-    send_error(nullptr, kInvalidRequest, "Invalid Request: id must be a string, number or null");
-    return;
-  }
-  const std::string* method = string_field(message, "method");
-  if (method == nullptr) {
-    spdlog::warn("KMS sent a request whose method is not a string; answered with an error");
-    send_error(id, kInvalidRequest, "Invalid Request");
-    return;
-  }
-  const std::string name = lower(*method);
-  if (name == "healthcheck") {
-    on_healthcheck(id);
-  } else if (name == "inquiry") {
-    on_inquiry(id, message.contains("params") ? message["params"] : json());
+void KmsClient::on_request(const protocol::Request& message) {
+  if (message.is(protocol::kHealthcheck)) {
+    on_healthcheck(message.id);
+  } else if (message.is(protocol::kInquiry)) {
+    on_inquiry(message.id, message.params);
   } else {
-    spdlog::warn("KMS called unknown method '{}'; answered with method not found", *method);
-    if (has_id) send_error(id, kMethodNotFound, "Method not found");
+    spdlog::warn("KMS called unknown method '{}'; answered with method not found", message.method);
+    if (message.has_id) send_error(message.id, {ErrorCode::method_not_found, "Method not found"});
   }
 }
 
 void KmsClient::on_healthcheck(const json& id) {
-  ordered_json result;
-  result["id"] = sidecar_id_;
-  result["version"] = kVersion;
-  result["current"] = format_iso_millis(clock_.now_ms());
-  result["uptime"] = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started_).count();
-  result["eventCountLastHour"] = backend_.events_last_hour();
-  ordered_json message;
-  message["jsonrpc"] = "2.0";
-  message["id"] = id;
-  message["result"] = std::move(result);
-  send_json(message);
+  protocol::HealthcheckResult result;
+  result.sidecar_id = sidecar_id_;
+  result.version = kVersion;
+  result.current = format_iso_millis(clock_.now_ms());
+  result.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started_).count();
+  result.event_count_last_hour = backend_.events_last_hour();
+  send_text(protocol::encode_result(id, protocol::encode(result)));
 }
 
 void KmsClient::on_inquiry(const json& id, const json& params) {
-  const std::string* inquiry_id = string_field(params, "inquiry");
-  const std::string* start_text = string_field(params, "startTime");
-  const std::string* end_text = string_field(params, "endTime");
-  const auto start = start_text ? parse_iso_instant(*start_text) : std::nullopt;
-  const auto end = end_text ? parse_iso_instant(*end_text) : std::nullopt;
-  if (inquiry_id == nullptr || !start || !end || *end < *start) {
+  auto decoded = protocol::decode_inquiry_params(params);
+  if (const auto* error = std::get_if<protocol::Error>(&decoded)) {
     spdlog::warn("KMS sent an inquiry without a valid inquiry id and time range; answered with invalid params");
-    send_error(id, kInvalidParams, "Invalid params: inquiry, startTime and endTime (ISO-8601, startTime <= endTime) are required");
+    send_error(id, *error);
     return;
   }
-  spdlog::info("KMS inquiry {} for {} .. {}", *inquiry_id, *start_text, *end_text);
+  const auto& inquiry_params = std::get<protocol::InquiryParams>(decoded);
+  spdlog::info("KMS inquiry {} for {} .. {}", inquiry_params.inquiry_id, inquiry_params.start_text,
+               inquiry_params.end_text);
   const std::uint64_t generation = generation_;
   std::weak_ptr<KmsClient> weak = weak_from_this();
-  const std::string inquiry = *inquiry_id;
+  const std::string inquiry = inquiry_params.inquiry_id;
   auto sender = [weak, generation, inquiry](std::size_t total, std::size_t first_item,
                                             std::vector<InquiryItem>& items, std::function<void()> written) {
     auto self = weak.lock();
     if (!self || self->generation_ != generation || !self->transport_) return false;
-    auto respond = [&](ordered_json params) {
-      ordered_json message;
-      message["jsonrpc"] = "2.0";
-      message["id"] = self->ids_.next_uuid();
-      message["method"] = "inquiry-response";
-      message["params"] = std::move(params);
-      self->send_json(message);
+    const auto respond = [&](OrderedJson params) {
+      self->send_text(protocol::encode_request(self->ids_.next_uuid(), protocol::kInquiryResponse, std::move(params)));
     };
-    if (total == 0) {
-      respond({{"inquiry", inquiry}, {"total", 0}, {"item", 0}});
-    }
+    if (total == 0) respond(protocol::encode_inquiry_nothing_found(inquiry));
     for (std::size_t i = 0; i < items.size(); ++i) {
-      ordered_json params;
-      params["inquiry"] = inquiry;
-      params["id"] = std::move(items[i].batch_id);
-      params["body"] = std::move(items[i].body);
-      params["total"] = total;
-      params["item"] = first_item + i;
-      respond(std::move(params));
+      respond(protocol::encode_inquiry_item(inquiry, std::move(items[i].batch_id), std::move(items[i].body), total,
+                                            first_item + i));
     }
     self->transport_->when_flushed(std::move(written));
     return true;
   };
-  backend_.answer_inquiry(InquiryRequest{inquiry, *start, *end},
+  backend_.answer_inquiry(InquiryRequest{inquiry, inquiry_params.start, inquiry_params.end},
                           std::make_shared<ConnectionInquiryReplies>(io_, std::move(sender),
                                                                      options_.request_timeout));
 }
@@ -545,7 +425,7 @@ void KmsClient::on_ping_timer() {
     return;
   }
   ping_sent_at_ = steady::now();
-  transport_->ping(ordered_json{{"timestamp", format_iso_millis(clock_.now_ms())}}.dump());
+  transport_->ping(OrderedJson{{"timestamp", format_iso_millis(clock_.now_ms())}}.dump());
   arm_ping_timer();
 }
 

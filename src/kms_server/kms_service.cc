@@ -15,6 +15,8 @@
 #include "fls/common/prometheus.h"
 #include "fls/kms_server/kms_db.h"
 #include "fls/kms_server/verdict.h"
+#include "fls/protocol/messages.h"
+#include "fls/signing/batch_signer.h"
 #include "fls/signing/row_signer.h"
 
 namespace fls::kms {
@@ -22,21 +24,10 @@ namespace fls::kms {
 namespace asio = boost::asio;
 using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
+using protocol::ErrorCode;
 
 namespace {
 
-constexpr int kParseError = -32700;
-constexpr int kInvalidRequest = -32600;
-constexpr int kMethodNotFound = -32601;
-constexpr int kInvalidParams = -32602;
-constexpr int kInternalError = -32603;
-constexpr int kBatchExists = 120;
-constexpr int kSidecarExists = 40001;
-constexpr int kBadBatchSignature = 40004;
-constexpr int kBadRowSignature = 40005;
-constexpr int kTooManyForCredential = 40006;
-constexpr int kTooManyRegistrations = 40007;
-constexpr int kRegistrationRefused = 40100;
 constexpr std::int64_t kMaxInquirySeconds = 30LL * 24 * 3600;
 constexpr std::size_t kDefaultPageSize = 100;
 constexpr std::size_t kMaxPageSize = 1000;
@@ -47,13 +38,6 @@ std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return text;
-}
-
-std::string upper_hex(const std::uint8_t* bytes, std::size_t size) {
-  std::string out = to_hex(bytes, size);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  return out;
 }
 
 const std::string* string_field(const json& object, const char* key) {
@@ -230,37 +214,24 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
   }
 
   void on_text(std::string text) override {
-    json message;
-    switch (parse_external_json(text, message)) {
-      case JsonInput::ok:
-        break;
-      case JsonInput::malformed:
-        spdlog::warn("sidecar {} sent malformed JSON ({} bytes)", describe(), text.size());
-        return error(nullptr, kParseError, "Parse error");
-      case JsonInput::too_deep:
-        spdlog::warn("sidecar {} sent JSON nested deeper than {} levels ({} bytes)", describe(),
-                     kMaxExternalJsonDepth, text.size());
-        return error(nullptr, kInvalidRequest, "Invalid Request: nested too deeply");
+    protocol::Incoming message = protocol::parse(text);
+    if (auto* invalid = std::get_if<protocol::Invalid>(&message)) {
+      spdlog::warn("sidecar {} sent {}; answered with error {}", describe(), invalid->reason,
+                   static_cast<int>(invalid->error.code));
+      return error(invalid->id, invalid->error);
     }
-    if (!message.is_object()) return error(nullptr, kInvalidRequest, "Invalid Request");
-    const json id = message.contains("id") ? message["id"] : json(nullptr);
-    // JSON-RPC 2.0 ids are strings, numbers or null; anything else is not echoed back.
-    if (id.is_structured()) return error(nullptr, kInvalidRequest, "Invalid Request: id must be a string, number or null");
-    if (!message.contains("method")) {
-      if (message.contains("result") || message.contains("error")) return on_reply(message);
-      return error(id, kInvalidRequest, "Invalid Request");
+    if (auto* response = std::get_if<protocol::Response>(&message)) return on_reply(*response);
+    auto& request = std::get<protocol::Request>(message);
+    const json& id = request.id;
+    if (request.is(protocol::kRegister) && state_ == State::connected) return on_register(id, request.params);
+    if (request.is(protocol::kChallenge) && state_ == State::challenged) return on_challenge(id, request.params);
+    if (request.is(protocol::kBatch) && state_ == State::registered) return on_batch(id, request.params);
+    if (request.is(protocol::kInquiryResponse) && state_ == State::registered) {
+      return on_inquiry_response(request.params);
     }
-    const std::string* method = string_field(message, "method");
-    if (method == nullptr) return error(id, kInvalidRequest, "Invalid Request");
-    const json params = message.contains("params") ? message["params"] : json(nullptr);
-    const std::string name = lower(*method);
-    if (name == "register" && state_ == State::connected) return on_register(id, params);
-    if (name == "challenge" && state_ == State::challenged) return on_challenge(id, params);
-    if (name == "batch" && state_ == State::registered) return on_batch(id, params);
-    if (name == "inquiry-response" && state_ == State::registered) return on_inquiry_response(params);
     if (state_ == State::refused) return;  // closing: nothing more is answered
-    spdlog::warn("sidecar {} called '{}', which is not allowed now", describe(), *method);
-    error(id, kMethodNotFound, "Method not found");
+    spdlog::warn("sidecar {} called '{}', which is not allowed now", describe(), request.method);
+    error(id, {ErrorCode::method_not_found, "Method not found"});
   }
 
   void on_closed(const std::string& reason) override {
@@ -275,14 +246,11 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
   // A health check request from the admin API; the reply completes it.
   void send_healthcheck(const std::string& healthcheck_id, const std::string& level) {
     pending_healthchecks_.insert(healthcheck_id);
-    send(ordered_json{{"jsonrpc", "2.0"}, {"id", healthcheck_id}, {"method", "healthcheck"}, {"params", {{"level", level}}}});
+    send(protocol::encode_request(healthcheck_id, protocol::kHealthcheck, protocol::encode_healthcheck_params(level)));
   }
 
   void send_inquiry(const std::string& inquiry_id, const std::string& start, const std::string& end) {
-    send(ordered_json{{"jsonrpc", "2.0"},
-                      {"id", inquiry_id},
-                      {"method", "inquiry"},
-                      {"params", {{"inquiry", inquiry_id}, {"startTime", start}, {"endTime", end}}}});
+    send(protocol::encode_request(inquiry_id, protocol::kInquiry, protocol::encode_inquiry_params(inquiry_id, start, end)));
   }
 
   void close(std::uint16_t code = websocket_normal) {
@@ -306,32 +274,26 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
 
   std::string describe() const { return sidecar_id_.empty() ? remote_ : sidecar_id_ + " (" + remote_ + ")"; }
 
-  void send(const ordered_json& message) {
-    if (peer_) peer_->send(dump(message));
+  void send(std::string text) {
+    if (peer_) peer_->send(std::move(text));
   }
-  void reply(const json& id, ordered_json result) {
-    send(ordered_json{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}});
-  }
-  void error(const json& id, int code, const std::string& message) {
-    send(ordered_json{{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", code}, {"message", message}}}});
-  }
+  void reply(const json& id, protocol::OrderedJson result) { send(protocol::encode_result(id, std::move(result))); }
+  void error(const json& id, const protocol::Error& error) { send(protocol::encode_error(id, error)); }
 
   void on_register(const json& id, const json& params) {
-    const std::string* sidecar_id = string_field(params, "id");
-    const std::string* service_name = string_field(params, "serviceName");
-    if (sidecar_id == nullptr || !is_uuid(*sidecar_id) || service_name == nullptr || service_name->empty()) {
-      return error(id, kInvalidParams, "Invalid params: id (a UUID) and serviceName are required");
-    }
+    auto decoded = protocol::decode_register_params(params);
+    if (const auto* invalid = std::get_if<protocol::Error>(&decoded)) return error(id, *invalid);
+    const auto& request = std::get<protocol::RegisterParams>(decoded);
     state_ = State::registering;
     auto keys = std::make_shared<IssuedKeys>(service_->keys_.issue());
     const auto& vault = service_->vault_;
     NewRegistration registration{
-        SealedKeys{lower_uuid(*sidecar_id), vault.seal(keys->row_key), vault.seal(keys->batch_secret_key),
+        SealedKeys{request.sidecar_id, vault.seal(keys->row_key), vault.seal(keys->batch_secret_key),
                    std::vector<std::uint8_t>(keys->batch_public_key.begin(), keys->batch_public_key.end()), {}, {}},
-        *service_name, token_hash_, service_->options_.registration == RegistrationMode::token};
+        request.service_name, token_hash_, service_->options_.registration == RegistrationMode::token};
     const auto limits = service_->options_.registration_limits;
     const std::string sidecar = registration.keys.sidecar_id;
-    const std::string service = *service_name;
+    const std::string service = request.service_name;
     auto self = shared_from_this();
     service_->run_db<RegistrationResult>(
         "registering sidecar " + sidecar,
@@ -348,24 +310,24 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
             case RegistrationOutcome::id_exists:
               self->state_ = State::connected;
               spdlog::warn("sidecar {} tried to register an id that exists: {}", self->remote_, sidecar);
-              return self->error(id, kSidecarExists, "Sidecar with id " + sidecar + " already exists");
+              return self->error(id, {ErrorCode::sidecar_exists, "Sidecar with id " + sidecar + " already exists"});
             case RegistrationOutcome::unauthorized:
               spdlog::warn("sidecar connection {} refused: no valid credential for service '{}'", self->remote_, service);
-              return self->refuse(id, kRegistrationRefused,
-                                  "Registration refused: a valid credential for service '" + service + "' is required");
+              return self->refuse(id, {ErrorCode::registration_refused, "Registration refused: a valid credential for "
+                                                                        "service '" + service + "' is required"});
             case RegistrationOutcome::too_many_for_credential:
               spdlog::warn("sidecar connection {} refused: its credential has {} open registrations (the limit)",
                            self->remote_, self->service_->options_.registration_limits.per_credential);
-              return self->refuse(id, kTooManyForCredential, "Too many open registrations for this credential");
+              return self->refuse(id, {ErrorCode::too_many_for_credential, "Too many open registrations for this credential"});
             case RegistrationOutcome::too_many:
               spdlog::warn("sidecar connection {} refused: {} registrations are open (the limit)", self->remote_,
                            self->service_->options_.registration_limits.total);
-              return self->refuse(id, kTooManyRegistrations, "Too many open registrations");
+              return self->refuse(id, {ErrorCode::too_many_registrations, "Too many open registrations"});
           }
         },
         [self, id] {
           self->state_ = State::connected;
-          self->error(id, kInternalError, "Internal error");
+          self->error(id, {ErrorCode::internal_error, "Internal error"});
         });
   }
 
@@ -381,54 +343,48 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
     ++service_->metrics_.registrations;
     spdlog::info("sidecar {} of service {} registered{}, challenge sent", describe(), service,
                  scope == kOpenScope ? " without a credential" : " with credential " + scope);
-    reply(id, {{"id", sidecar},
-               {"batchKey", upper_hex(keys->batch_secret_key.data(), keys->batch_secret_key.size())},
-               {"rowKey", upper_hex(keys->row_key.data(), keys->row_key.size())},
-               {"challenge", challenge_}});
+    reply(id, protocol::encode_register_result(sidecar, keys->row_key, keys->batch_secret_key, challenge_));
   }
 
   // Answers with the error, then closes: a refused registration is not retried on this connection.
-  void refuse(const json& id, int code, const std::string& message) {
+  void refuse(const json& id, const protocol::Error& refusal) {
     state_ = State::refused;
     ++service_->metrics_.registrations_refused;
-    error(id, code, message);
+    error(id, refusal);
     close(websocket_policy_violation);
   }
 
   void on_challenge(const json& id, const json& params) {
-    const std::string* row_signature = string_field(params, "rowSignature");
-    const std::string* batch_signature = string_field(params, "batchSignature");
-    if (row_signature == nullptr || batch_signature == nullptr) {
-      return error(id, kInvalidParams, "Invalid params: rowSignature and batchSignature are required");
-    }
+    auto decoded = protocol::decode_challenge_params(params);
+    if (const auto* invalid = std::get_if<protocol::Error>(&decoded)) return error(id, *invalid);
+    const auto& signatures = std::get<protocol::ChallengeParams>(decoded);
     // The batch signature is checked first, as the original KMS did.
-    int failure = 0;
-    auto signature = SecretBytes::from_hex(*batch_signature, crypto_sign_BYTES);
-    if (!signature || crypto_sign_verify_detached(signature->data(),
-                                                  reinterpret_cast<const unsigned char*>(challenge_.data()),
-                                                  challenge_.size(), keys_->batch_public_key.data()) != 0) {
-      failure = kBadBatchSignature;
-    } else if (lower(*row_signature) != RowSigner(keys_->row_key).sign_hex(challenge_)) {
-      failure = kBadRowSignature;
+    std::optional<ErrorCode> failure;
+    if (check_batch_signature(keys_->batch_public_key, challenge_, signatures.batch_signature) !=
+        SignatureCheck::valid) {
+      failure = ErrorCode::bad_batch_signature;
+    } else if (lower(signatures.row_signature) != RowSigner(keys_->row_key).sign_hex(challenge_)) {
+      failure = ErrorCode::bad_row_signature;
     }
     const std::string sidecar = sidecar_id_;
     auto self = shared_from_this();
-    const std::string status = failure == 0 ? "registered" : "suspended";
+    const std::string status = failure ? "suspended" : "registered";
     state_ = State::registering;  // nothing else is accepted until the status is committed
     service_->run_db<bool>(
         "marking sidecar " + sidecar + " " + status,
         [sidecar, status](pqxx::connection& c) { set_status(c, sidecar, status); return true; },
         [self, id, failure, sidecar](bool) {
           if (self->state_ == State::closed) {
-            if (failure == 0) self->mark_terminated(sidecar);  // it closed while the row was written
+            if (!failure) self->mark_terminated(sidecar);  // it closed while the row was written
             return;
           }
-          if (failure != 0) {
+          if (failure) {
             ++self->service_->metrics_.challenges_failed;
-            spdlog::warn("sidecar {} failed the challenge ({}); suspended", self->describe(), failure);
+            spdlog::warn("sidecar {} failed the challenge ({}); suspended", self->describe(), static_cast<int>(*failure));
             self->state_ = State::connected;
             self->keys_.reset();
-            self->error(id, failure, failure == kBadBatchSignature ? "Invalid batch signature" : "Invalid row signature");
+            self->error(id, {*failure, *failure == ErrorCode::bad_batch_signature ? "Invalid batch signature"
+                                                                                  : "Invalid row signature"});
             self->sidecar_id_.clear();
             return self->close(websocket_normal);
           }
@@ -437,57 +393,42 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
           self->registration_deadline_.cancel();
           if (self->peer_) self->peer_->set_read_limit(self->service_->options_.max_message_size);
           spdlog::info("sidecar {} passed the challenge", self->describe());
-          self->reply(id, {{"status", "OK"}});
+          self->reply(id, protocol::encode_challenge_passed());
           self->service_->sidecar_registered(self);
         },
         [self, id] {
           self->state_ = State::challenged;
-          self->error(id, kInternalError, "Internal error");
+          self->error(id, {ErrorCode::internal_error, "Internal error"});
         });
   }
 
   void on_batch(const json& id, const json& params) {
-    const std::string* batch_id = string_field(params, "id");
-    const std::string* signature = string_field(params, "signature");
-    if (batch_id == nullptr || !is_uuid(*batch_id) || signature == nullptr) {
-      return error(id, kInvalidParams, "Invalid params: id (a UUID) and signature are required");
-    }
-    if (signature->find('\0') != std::string::npos) {
-      return error(id, kInvalidParams, "Invalid params: signature must not contain NUL characters");
-    }
-    const std::string batch = lower_uuid(*batch_id);
+    auto decoded = protocol::decode_batch_params(params);
+    if (const auto* invalid = std::get_if<protocol::Error>(&decoded)) return error(id, *invalid);
+    auto& delivered = std::get<protocol::BatchParams>(decoded);
+    const std::string batch = delivered.batch_id;
     auto self = shared_from_this();
     service_->store_batch(KmsService::PendingBatch{
-        NewBatch{batch, sidecar_id_, scope_, *signature},
+        NewBatch{batch, sidecar_id_, scope_, std::move(delivered.signature)},
         [self, id, batch](bool inserted) {
-          if (!inserted) return self->error(id, kBatchExists, "Batch with id " + batch + " already exists");
+          if (!inserted) return self->error(id, {ErrorCode::batch_exists, "Batch with id " + batch + " already exists"});
           ++self->service_->metrics_.batches_received;
-          self->reply(id, {{"id", batch}});
+          self->reply(id, protocol::encode_batch_result(batch));
         },
-        [self, id] { self->error(id, kInternalError, "Internal error"); }});
+        [self, id] { self->error(id, {ErrorCode::internal_error, "Internal error"}); }});
   }
 
-  void on_inquiry_response(const json& params) {
-    const std::string* inquiry = string_field(params, "inquiry");
-    if (inquiry == nullptr || !is_uuid(*inquiry)) {
+  void on_inquiry_response(json& params) {
+    auto response = protocol::decode_inquiry_response_params(params);
+    if (!response) {
       ++service_->metrics_.inquiry_responses_refused;
       spdlog::warn("sidecar {} sent an inquiry-response without a valid inquiry id; ignored", describe());
       return;
     }
-    const std::string inquiry_id = lower_uuid(*inquiry);
-    const auto integer = [&](const char* name) -> std::optional<std::int64_t> {
-      const auto it = params.find(name);
-      if (it == params.end() || !it->is_number_integer()) return std::nullopt;
-      if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxInquiryItems)) {
-        return kMaxInquiryItems + 1;  // out of range either way
-      }
-      return it->get<std::int64_t>();
-    };
-    const auto total = integer("total");
-    const auto item = integer("item");
-    const std::string* batch_id = string_field(params, "id");
-    const std::string* body = string_field(params, "body");
-    const bool has_batch = batch_id != nullptr && body != nullptr && is_uuid(*batch_id);
+    const std::string inquiry_id = response->inquiry_id;
+    const auto total = response->total;
+    const auto item = response->item;
+    const bool has_batch = response->batch_id.has_value();
     std::string dropped;
     // Out-of-range values (here -1) are judged like any other: they never count.
     std::optional<std::string> problem =
@@ -508,8 +449,8 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
     };
     InquiryResponseRow row{sidecar_id_, std::nullopt, {}, stored(total), stored(item), problem};
     if (has_batch) {
-      row.batch_id = lower_uuid(*batch_id);
-      row.body = *body;
+      row.batch_id = std::move(response->batch_id);
+      row.body = std::move(*response->body);
     }
     auto self = shared_from_this();
     service_->run_db<bool>(
@@ -521,13 +462,13 @@ class SidecarSession final : public WsPeerHandler, public std::enable_shared_fro
         [self, inquiry_id](bool) { self->service_->inquiry_response_stored(inquiry_id); }, [] {});
   }
 
-  void on_reply(const json& message) {
-    const std::string* id = string_field(message, "id");
+  void on_reply(protocol::Response& message) {
+    const std::string* id = message.id_text();
     if (id == nullptr || pending_healthchecks_.erase(lower(*id)) == 0) {
       spdlog::warn("sidecar {} sent a reply that matches no request; ignored", describe());
       return;
     }
-    const json response = message.contains("result") ? message["result"] : json{{"error", message["error"]}};
+    const json response = message.is_error ? json{{"error", std::move(message.payload)}} : std::move(message.payload);
     const std::string healthcheck = lower(*id);
     service_->run_db<bool>(
         "completing health check " + healthcheck,

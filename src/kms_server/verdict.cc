@@ -16,6 +16,7 @@
 
 #include "fls/common/iso_time.h"
 #include "fls/common/json_input.h"
+#include "fls/signing/batch_signer.h"
 #include "fls/signing/documents.h"
 #include "fls/signing/row_signer.h"
 
@@ -264,19 +265,13 @@ std::optional<std::string> batch_signature_problem(const std::string& body, cons
                                                    const std::string& sidecar_id, KeyLookup& keys) {
   const SidecarKeys* delivering = keys.find(sidecar_id);
   if (delivering == nullptr) return "no public key known for registration " + sidecar_id;
-  std::array<unsigned char, crypto_sign_BYTES> signature;
-  std::size_t decoded = 0;
-  const char* hex_end = nullptr;
-  const std::string& hex = known.signature_hex;
-  if (hex.size() != 2 * signature.size() ||
-      sodium_hex2bin(signature.data(), signature.size(), hex.data(), hex.size(), nullptr, &decoded, &hex_end) != 0 ||
-      decoded != signature.size() || hex_end != hex.data() + hex.size()) {
-    return std::string("the batch signature the KMS received is not 128 hex digits");
-  }
-  if (sodium_init() < 0) return std::string("libsodium could not be initialised");
-  if (crypto_sign_verify_detached(signature.data(), reinterpret_cast<const unsigned char*>(body.data()),
-                                  body.size(), delivering->public_key.data()) != 0) {
-    return std::string("batch signature does not match the body");
+  switch (check_batch_signature(delivering->public_key, body, known.signature_hex)) {
+    case SignatureCheck::valid:
+      break;
+    case SignatureCheck::malformed:
+      return std::string("the batch signature the KMS received is not 128 hex digits");
+    case SignatureCheck::invalid:
+      return std::string("batch signature does not match the body");
   }
   return std::nullopt;
 }

@@ -36,8 +36,8 @@ std::string BatchSigner::public_key_hex() const {
 namespace {
 
 // Public values: decoded on the stack, not into locked pages (SecretBytes maps pages per value).
-template <std::size_t N>
-bool decode_hex(std::string_view hex, std::array<unsigned char, N>& out) {
+template <class Byte, std::size_t N>
+bool decode_hex(std::string_view hex, std::array<Byte, N>& out) {
   std::size_t decoded = 0;
   const char* end = nullptr;
   return hex.size() == 2 * N &&
@@ -47,12 +47,22 @@ bool decode_hex(std::string_view hex, std::array<unsigned char, N>& out) {
 
 }  // namespace
 
-bool verify_batch_signature(std::string_view public_key_hex, std::string_view data, std::string_view signature_hex) {
-  std::array<unsigned char, crypto_sign_PUBLICKEYBYTES> public_key{};
+SignatureCheck check_batch_signature(const BatchPublicKey& public_key, std::string_view data,
+                                     std::string_view signature_hex) {
+  static_assert(sizeof(BatchPublicKey) == crypto_sign_PUBLICKEYBYTES);
   std::array<unsigned char, crypto_sign_BYTES> signature{};
-  return decode_hex(public_key_hex, public_key) && decode_hex(signature_hex, signature) &&
-         crypto_sign_verify_detached(signature.data(), reinterpret_cast<const unsigned char*>(data.data()),
-                                     data.size(), public_key.data()) == 0;
+  if (!decode_hex(signature_hex, signature)) return SignatureCheck::malformed;
+  if (sodium_init() < 0) return SignatureCheck::invalid;  // no libsodium, no valid signature
+  return crypto_sign_verify_detached(signature.data(), reinterpret_cast<const unsigned char*>(data.data()),
+                                     data.size(), public_key.data()) == 0
+             ? SignatureCheck::valid
+             : SignatureCheck::invalid;
+}
+
+bool verify_batch_signature(std::string_view public_key_hex, std::string_view data, std::string_view signature_hex) {
+  BatchPublicKey public_key{};
+  return decode_hex(public_key_hex, public_key) &&
+         check_batch_signature(public_key, data, signature_hex) == SignatureCheck::valid;
 }
 
 }  // namespace fls

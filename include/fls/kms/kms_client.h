@@ -25,6 +25,7 @@
 #include "fls/common/iso_time.h"
 #include "fls/config/kms_url.h"
 #include "fls/kms/ws_transport.h"
+#include "fls/protocol/jsonrpc.h"
 #include "fls/signing/registration.h"
 #include "fls/store/batch_sink.h"
 
@@ -124,17 +125,16 @@ class KmsClient final : public BatchSink, public std::enable_shared_from_this<Km
   void schedule_reconnect();
   void drop_connection(const std::string& why);
 
-  void send_request(RequestKind kind, const std::string& method, nlohmann::ordered_json params,
-                    std::string batch_id = {});
-  void send_json(const nlohmann::ordered_json& message);
-  void send_error(const nlohmann::json& id, int code, const std::string& message);
+  void send_request(RequestKind kind, const char* method, protocol::OrderedJson params, std::string batch_id = {});
+  void send_text(std::string text);
+  void send_error(const nlohmann::json& id, const protocol::Error& error);
 
   // Mutable: the registration reply's key strings are wiped once decoded.
-  void on_response(nlohmann::json& message);
+  void on_response(protocol::Response& message);
   void on_register_result(nlohmann::json& result);
-  void on_challenge_result(const nlohmann::json& message);
-  void on_batch_result(const std::string& batch_id, const nlohmann::json& message);
-  void on_request(const nlohmann::json& message);
+  void on_challenge_result(const protocol::Response& message);
+  void on_batch_result(const std::string& batch_id, const protocol::Response& message);
+  void on_request(const protocol::Request& message);
   void on_healthcheck(const nlohmann::json& id);
   void on_inquiry(const nlohmann::json& id, const nlohmann::json& params);
 

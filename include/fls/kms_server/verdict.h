@@ -13,6 +13,7 @@
 
 #include "fls/common/clock.h"
 #include "fls/common/secret_bytes.h"
+#include "fls/protocol/messages.h"
 
 namespace fls::kms {
 
@@ -73,7 +74,7 @@ struct Gap {
 
 // The largest `total` an inquiry-response may announce: what the database stores, and small
 // enough that totals summed over every sidecar cannot overflow.
-inline constexpr std::int64_t kMaxInquiryItems = 2147483647;
+using protocol::kMaxInquiryItems;
 
 // One asked sidecar's inquiry-responses, in the order they arrived: whether each may count, and
 // whether the answer is whole (items 1..total, or its one `total 0`). The same rules decide

@@ -1,5 +1,7 @@
 #pragma once
 // ed25519 batch signatures (libsodium), keyed with the registration's 64-byte batchKey.
+#include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +26,15 @@ class BatchSigner {
   explicit BatchSigner(SecretBytes secret_key) : secret_key_(std::move(secret_key)) {}
   SecretBytes secret_key_;
 };
+
+using BatchPublicKey = std::array<std::uint8_t, 32>;
+
+enum class SignatureCheck { valid, malformed, invalid };
+
+// Whether `signature_hex` is a valid ed25519 signature of `data` under `public_key`:
+// malformed unless it is 128 hex digits (either case).
+SignatureCheck check_batch_signature(const BatchPublicKey& public_key, std::string_view data,
+                                     std::string_view signature_hex);
 
 // True if `signature_hex` (128 hex digits) is a valid ed25519 signature of `data` under
 // `public_key_hex` (64 hex digits).
