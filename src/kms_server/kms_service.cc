@@ -10,6 +10,7 @@
 
 #include "fls/common/hex.h"
 #include "fls/http/authorization.h"
+#include "fls/kms_server/admin_api.h"
 #include "fls/common/iso_time.h"
 #include "fls/common/json_input.h"
 #include "fls/common/prometheus.h"
@@ -28,102 +29,10 @@ using protocol::ErrorCode;
 
 namespace {
 
-constexpr std::int64_t kMaxInquirySeconds = 30LL * 24 * 3600;
-constexpr std::size_t kDefaultPageSize = 100;
-constexpr std::size_t kMaxPageSize = 1000;
-constexpr std::size_t kMaxLabelSize = 200;
-constexpr std::size_t kMaxServiceNameSize = 200;
-
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return text;
-}
-
-const std::string* string_field(const json& object, const char* key) {
-  if (!object.is_object()) return nullptr;
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get_ptr<const std::string*>() : nullptr;
-}
-
-std::string dump(const ordered_json& value) { return value.dump(-1, ' ', false, ordered_json::error_handler_t::replace); }
-
-HttpResponse api_error(unsigned status, int code, const std::string& message) {
-  return json_response(status, dump(ordered_json{{"code", code}, {"message", message}}));
-}
-
-TokenHash token_hash(std::string_view token) {
-  TokenHash out;
-  crypto_hash_sha256(out.data(), reinterpret_cast<const unsigned char*>(token.data()), token.size());
-  return out;
-}
-
-bool same_hash(const TokenHash& a, const TokenHash& b) { return sodium_memcmp(a.data(), b.data(), a.size()) == 0; }
-
-// A new credential's token: 256 random bits, with a prefix that makes a leaked one easy to spot.
-std::string new_credential_token() {
-  SecretBytes random(32);
-  randombytes_buf(random.data(), random.size());
-  return "fls_" + to_hex(random.data(), random.size());
-}
-
-std::optional<std::string> query_parameter(const std::string& target, const std::string& name) {
-  const auto question = target.find('?');
-  if (question == std::string::npos) return std::nullopt;
-  const std::string query = target.substr(question + 1);
-  for (std::size_t start = 0; start <= query.size();) {
-    const auto amp = query.find('&', start);
-    const std::string pair = query.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
-    if (pair.compare(0, name.size() + 1, name + "=") == 0) return pair.substr(name.size() + 1);
-    if (amp == std::string::npos) break;
-    start = amp + 1;
-  }
-  return std::nullopt;
-}
-
-struct Page {
-  std::size_t offset = 0;
-  std::size_t limit = kDefaultPageSize;
-};
-
-// ?offset=&limit= of a listing; nullopt (after answering 400) when malformed.
-std::optional<Page> page_of(const HttpRequest& request, const HttpRespond& respond) {
-  Page page;
-  const auto read = [&](const char* name, std::size_t& value, std::size_t min, std::size_t max) {
-    const auto text = query_parameter(request.target, name);
-    if (!text) return true;
-    std::size_t parsed = 0;
-    bool ok = !text->empty() && text->size() <= 15;
-    for (char c : *text) {
-      ok = ok && c >= '0' && c <= '9';
-      if (ok) parsed = parsed * 10 + static_cast<std::size_t>(c - '0');
-    }
-    if (!ok || parsed < min || parsed > max) {
-      respond(api_error(400, 40014, std::string(name) + " must be a whole number from " + std::to_string(min) +
-                                        " to " + std::to_string(max)));
-      return false;
-    }
-    value = parsed;
-    return true;
-  };
-  if (!read("offset", page.offset, 0, std::size_t{1} << 40) || !read("limit", page.limit, 1, kMaxPageSize)) {
-    return std::nullopt;
-  }
-  return page;
-}
-
-// A listing's page: the first `page.limit` of `rows` (which holds one more when there are more),
-// with a Link header to the next page.
-template <class Row, class ToJson>
-HttpResponse page_response(const std::string& path, const Page& page, const std::vector<Row>& rows, ToJson to_json) {
-  ordered_json out = ordered_json::array();
-  for (std::size_t i = 0; i < rows.size() && i < page.limit; ++i) out.push_back(to_json(rows[i]));
-  HttpResponse response = json_response(200, dump(out));
-  if (rows.size() > page.limit) {
-    response.headers.emplace_back("Link", "<" + path + "?offset=" + std::to_string(page.offset + page.limit) +
-                                              "&limit=" + std::to_string(page.limit) + ">; rel=\"next\"");
-  }
-  return response;
 }
 
 ordered_json credential_json(const CredentialRow& row) {
@@ -132,27 +41,6 @@ ordered_json credential_json(const CredentialRow& row) {
                       {"label", row.label},
                       {"created", format_iso_millis(row.created_ms)},
                       {"revoked", row.revoked_ms ? ordered_json(format_iso_millis(*row.revoked_ms)) : ordered_json(nullptr)}};
-}
-
-const char* role_name(AdminRole role) { return role == AdminRole::admin ? "admin" : "auditor"; }
-
-bool instant_before(const Instant& a, const Instant& b) { return a < b; }
-
-std::int64_t seconds_between(const Instant& a, const Instant& b) {
-  return b.epoch_seconds - a.epoch_seconds - (b.nanos < a.nanos ? 1 : 0);
-}
-
-// Splits "/a/b/c?x" into {"a","b","c"}.
-std::vector<std::string> path_segments(const std::string& target) {
-  const std::string path = target.substr(0, target.find('?'));
-  std::vector<std::string> out;
-  for (std::size_t start = 1; start <= path.size();) {
-    const auto slash = path.find('/', start);
-    const auto end = slash == std::string::npos ? path.size() : slash;
-    if (end > start) out.push_back(path.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
 }
 
 // Keys for verification, opened from the database on the database thread and cached there.
@@ -513,9 +401,8 @@ KmsService::KmsService(asio::io_context& io, QueryWorker& db, const KeyVault& va
       clock_(clock),
       ids_(ids),
       options_(std::move(options)),
-      admin_hash_(options_.admin_token ? std::optional<TokenHash>(token_hash(*options_.admin_token)) : std::nullopt),
-      auditor_hash_(options_.auditor_token ? std::optional<TokenHash>(token_hash(*options_.auditor_token))
-                                           : std::nullopt),
+      tokens_{options_.admin_token ? std::optional<TokenHash>(token_hash(*options_.admin_token)) : std::nullopt,
+              options_.auditor_token ? std::optional<TokenHash>(token_hash(*options_.auditor_token)) : std::nullopt},
       prune_timer_(io) {}
 
 KmsService::~KmsService() = default;
@@ -598,18 +485,18 @@ std::shared_ptr<WsPeerHandler> KmsService::accept_sidecar(const HttpRequest& req
       if (options_.registration == RegistrationMode::open) break;
       ++metrics_.registrations_refused;
       spdlog::warn("sidecar connection from {} refused: no credential (KMS_REGISTRATION=token)", request.remote);
-      refusal = api_error(401, 40100, "A credential is required to register (Authorization: Bearer <token>)");
+      refusal = api_error(401, ApiError::unauthorized, "A credential is required to register (Authorization: Bearer <token>)");
       return nullptr;
     case BearerCredentials::Status::malformed:
       ++metrics_.registrations_refused;
       spdlog::warn("sidecar connection from {} refused: an Authorization header that is not a bearer token",
                    request.remote);
-      refusal = api_error(401, 40100, "The Authorization header must be 'Bearer <token>'");
+      refusal = api_error(401, ApiError::unauthorized, "The Authorization header must be 'Bearer <token>'");
       return nullptr;
     case BearerCredentials::Status::repeated:
       ++metrics_.registrations_refused;
       spdlog::warn("sidecar connection from {} refused: more than one Authorization header", request.remote);
-      refusal = api_error(400, 40006, "More than one Authorization header");
+      refusal = api_error(400, ApiError::repeated_authorization, "More than one Authorization header");
       return nullptr;
   }
   auto session = std::make_shared<SidecarSession>(shared_from_this(), request.remote, hash);
@@ -671,22 +558,11 @@ void KmsService::finish_inquiry(const std::string& inquiry_id) {
 
 // ---- admin API ----
 
-AdminRole KmsService::role_of(const HttpRequest& request, HttpResponse& refusal) const {
-  const BearerCredentials credentials = bearer_credentials(request);
-  if (credentials.status == BearerCredentials::Status::repeated) {
-    refusal = api_error(400, 40006, "More than one Authorization header");
-    return AdminRole::none;
-  }
-  if (!admin_hash_) return AdminRole::admin;  // development mode without a token
-  if (credentials.status == BearerCredentials::Status::ok) {
-    // Compared as hashes, in constant time: neither a token's bytes nor its length show in timing.
-    const TokenHash presented = token_hash(credentials.token);
-    if (same_hash(presented, *admin_hash_)) return AdminRole::admin;
-    if (auditor_hash_ && same_hash(presented, *auditor_hash_)) return AdminRole::auditor;
-  }
-  refusal = api_error(401, 40100, "A valid admin or auditor token is required (Authorization: Bearer <token>)");
-  return AdminRole::none;
-}
+namespace {
+
+HttpResponse internal_error() { return api_error(500, ApiError::internal, "Internal error"); }
+
+}  // namespace
 
 void KmsService::handle_http(const HttpRequest& request, HttpRespond respond) {
   const auto segments = path_segments(request.target);
@@ -695,93 +571,40 @@ void KmsService::handle_http(const HttpRequest& request, HttpRespond respond) {
   if (get && segments == std::vector<std::string>{"metrics"}) return respond(metrics());
 
   HttpResponse refusal;
-  const AdminRole role = role_of(request, refusal);
+  const AdminRole role = role_of(request, tokens_, refusal);
   if (role == AdminRole::none) return respond(std::move(refusal));
-  if (get) return route_admin(request, role, std::move(respond));
+  auto parsed = parse_admin_request(request, role);
+  if (get) {
+    if (auto* response = std::get_if<HttpResponse>(&parsed)) return respond(std::move(*response));
+    return carry_out(std::move(std::get<AdminCommand>(parsed)), std::move(respond));
+  }
 
   // Every change is recorded: who (role and address), what (method, path, the id it concerned),
   // when, and how it was answered. Refused attempts too.
-  const std::string path = request.target.substr(0, request.target.find('?')).substr(0, 200);
   auto self = shared_from_this();
-  auto recorded = [self, role, remote = request.remote, method = request.method, path, segments,
-                   respond = std::move(respond)](HttpResponse response) {
-    AdminAction action{0, 0, role_name(role), remote, method, path, std::nullopt, response.status};
-    for (const auto& segment : segments) {
-      if (is_uuid(segment)) action.target = lower_uuid(segment);
-    }
-    if (!action.target && response.status < 300) {
-      json body;
-      if (parse_external_json(response.body, body) == JsonInput::ok) {
-        if (const std::string* id = string_field(body, "id")) action.target = *id;
-      }
-      for (const auto& [name, value] : response.headers) {
-        if (name == "Location") action.target = value.substr(value.rfind('/') + 1);
-      }
-    }
+  HttpRequest what{request.method, request.target, {}, {}, request.remote};  // without its body
+  auto recorded = [self, role, request = std::move(what), respond = std::move(respond)](HttpResponse response) {
+    ActionTarget target = action_target(request, response);
+    AdminAction action{0, 0, role_name(role), request.remote, request.method, std::move(target.path),
+                       std::move(target.target), response.status};
     self->run_db<bool>(
         "recording an admin action", [action](pqxx::connection& c) { insert_admin_action(c, action); return true; },
         [](bool) {}, [] {});
     respond(std::move(response));
   };
-  route_admin(request, role, std::move(recorded));
+  if (auto* response = std::get_if<HttpResponse>(&parsed)) return recorded(std::move(*response));
+  carry_out(std::move(std::get<AdminCommand>(parsed)), std::move(recorded));
 }
 
-void KmsService::route_admin(const HttpRequest& request, AdminRole role, HttpRespond respond) {
-  const auto segments = path_segments(request.target);
-  const bool get = request.method == "GET";
-  const bool post = request.method == "POST";
-  const bool del = request.method == "DELETE";
-  const auto admin_only = [&] {
-    if (role == AdminRole::admin) return true;
-    respond(api_error(403, 40300, "The auditor token may only read and start inquiries"));
-    return false;
-  };
-  auto uuid_segment = [&](std::size_t index, std::string& out) {
-    if (!is_uuid(segments[index])) {
-      respond(api_error(400, 40003, "'" + segments[index] + "' is not a valid UUID"));
-      return false;
-    }
-    out = lower_uuid(segments[index]);
-    return true;
-  };
-  std::string id;
-  if (get && segments == std::vector<std::string>{"sidecars"}) return get_sidecars(request, std::move(respond));
-  if (post && segments.size() == 3 && segments[0] == "sidecars" && segments[2] == "healthchecks") {
-    if (admin_only() && uuid_segment(1, id)) post_healthcheck(id, request, std::move(respond));
-    return;
-  }
-  if (get && segments.size() == 2 && segments[0] == "healthchecks") {
-    if (uuid_segment(1, id)) get_healthcheck(id, std::move(respond));
-    return;
-  }
-  if (post && segments == std::vector<std::string>{"inquiry"}) return post_inquiry(request, std::move(respond));
-  if (get && segments.size() == 2 && segments[0] == "inquiry") {
-    if (uuid_segment(1, id)) get_inquiry(id, std::move(respond));
-    return;
-  }
-  if (segments == std::vector<std::string>{"credentials"} && (get || post)) {
-    if (get) return get_credentials(request, std::move(respond));
-    if (admin_only()) post_credential(request, std::move(respond));
-    return;
-  }
-  if (del && segments.size() == 2 && segments[0] == "credentials") {
-    if (admin_only() && uuid_segment(1, id)) revoke_credential(id, std::move(respond));
-    return;
-  }
-  if (post && segments.size() == 3 && segments[0] == "credentials" && segments[2] == "token") {
-    if (admin_only() && uuid_segment(1, id)) rotate_credential(id, std::move(respond));
-    return;
-  }
-  if (get && segments == std::vector<std::string>{"admin-actions"}) return get_admin_actions(request, std::move(respond));
-  respond(api_error(404, 40400, "No route for " + request.method + " " + request.target.substr(0, 200)));
+void KmsService::carry_out(AdminCommand command, HttpRespond respond) {
+  std::visit([&](auto& c) { carry_out(std::move(c), std::move(respond)); }, command);
 }
 
-void KmsService::get_sidecars(const HttpRequest& request, HttpRespond respond) {
-  const auto page = page_of(request, respond);
-  if (!page) return;
+void KmsService::carry_out(ListSidecars command, HttpRespond respond) {
+  const Page page = command.page;
   run_db<std::vector<SidecarRow>>(
-      "listing sidecars", [page = *page](pqxx::connection& c) { return list_sidecars(c, page.offset, page.limit); },
-      [respond, page = *page](std::vector<SidecarRow> rows) {
+      "listing sidecars", [page](pqxx::connection& c) { return list_sidecars(c, page.offset, page.limit); },
+      [respond, page](std::vector<SidecarRow> rows) {
         respond(page_response("/sidecars", page, rows, [](const SidecarRow& r) {
           return ordered_json{{"id", r.sidecar_id},
                               {"serviceName", r.service_name},
@@ -789,27 +612,11 @@ void KmsService::get_sidecars(const HttpRequest& request, HttpRespond respond) {
                               {"credentialId", r.credential_id ? ordered_json(*r.credential_id) : ordered_json(nullptr)}};
         }));
       },
-      [respond] { respond(api_error(500, 50000, "Internal error")); });
+      [respond] { respond(internal_error()); });
 }
 
-void KmsService::post_credential(const HttpRequest& request, HttpRespond respond) {
-  json body;
-  if (parse_external_json(request.body, body) != JsonInput::ok || !body.is_object()) {
-    return respond(api_error(400, 40000, "The request body must be a JSON object"));
-  }
-  const std::string* service = string_field(body, "service");
-  if (service == nullptr || service->empty() || service->size() > kMaxServiceNameSize) {
-    return respond(api_error(400, 40011, "service must be a non-empty string of at most 200 characters"));
-  }
-  std::string label;
-  if (body.contains("label")) {
-    const std::string* given = string_field(body, "label");
-    if (given == nullptr || given->size() > kMaxLabelSize) {
-      return respond(api_error(400, 40015, "label must be a string of at most 200 characters"));
-    }
-    label = *given;
-  }
-  const CredentialRow row{ids_.next_uuid(), *service, label, clock_.now_ms(), std::nullopt};
+void KmsService::carry_out(CreateCredential command, HttpRespond respond) {
+  const CredentialRow row{ids_.next_uuid(), command.service, command.label, clock_.now_ms(), std::nullopt};
   const std::string token = new_credential_token();
   const TokenHash hash = token_hash(token);
   run_db<bool>(
@@ -823,28 +630,30 @@ void KmsService::post_credential(const HttpRequest& request, HttpRespond respond
         created.headers.emplace_back("Location", "/credentials/" + row.credential_id);
         respond(std::move(created));
       },
-      [respond] { respond(api_error(500, 50000, "Internal error")); });
+      [respond] { respond(internal_error()); });
 }
 
-void KmsService::get_credentials(const HttpRequest& request, HttpRespond respond) {
-  const auto page = page_of(request, respond);
-  if (!page) return;
+void KmsService::carry_out(ListCredentials command, HttpRespond respond) {
+  const Page page = command.page;
   run_db<std::vector<CredentialRow>>(
-      "listing credentials",
-      [page = *page](pqxx::connection& c) { return list_credentials(c, page.offset, page.limit); },
-      [respond, page = *page](std::vector<CredentialRow> rows) {
+      "listing credentials", [page](pqxx::connection& c) { return list_credentials(c, page.offset, page.limit); },
+      [respond, page](std::vector<CredentialRow> rows) {
         respond(page_response("/credentials", page, rows, credential_json));
       },
-      [respond] { respond(api_error(500, 50000, "Internal error")); });
+      [respond] { respond(internal_error()); });
 }
 
-void KmsService::revoke_credential(const std::string& credential_id, HttpRespond respond) {
+void KmsService::carry_out(RevokeCredential command, HttpRespond respond) {
   auto self = shared_from_this();
+  const std::string credential_id = command.credential_id;
   run_db<std::optional<CredentialRow>>(
       "revoking credential " + credential_id,
       [credential_id](pqxx::connection& c) { return fls::kms::revoke_credential(c, credential_id); },
       [self, respond, credential_id](std::optional<CredentialRow> row) {
-        if (!row) return respond(api_error(404, 40403, "Credential with id of " + credential_id + " does not exist"));
+        if (!row) {
+          return respond(api_error(404, ApiError::credential_not_found,
+                                   "Credential with id of " + credential_id + " does not exist"));
+        }
         // Its sidecars lose their connections now; they cannot register again with it.
         std::size_t closed = 0;
         for (const auto& session : self->sessions_) {
@@ -857,10 +666,11 @@ void KmsService::revoke_credential(const std::string& credential_id, HttpRespond
                      closed);
         respond(json_response(200, dump(credential_json(*row))));
       },
-      [respond] { respond(api_error(500, 50000, "Internal error")); });
+      [respond] { respond(internal_error()); });
 }
 
-void KmsService::rotate_credential(const std::string& credential_id, HttpRespond respond) {
+void KmsService::carry_out(RotateCredential command, HttpRespond respond) {
+  const std::string credential_id = command.credential_id;
   const std::string token = new_credential_token();
   const TokenHash hash = token_hash(token);
   run_db<std::optional<CredentialRow>>(
@@ -868,23 +678,22 @@ void KmsService::rotate_credential(const std::string& credential_id, HttpRespond
       [credential_id, hash](pqxx::connection& c) { return replace_credential_token(c, credential_id, hash); },
       [respond, credential_id, token](std::optional<CredentialRow> row) {
         if (!row) {
-          return respond(api_error(404, 40403, "Credential with id of " + credential_id + " does not exist or is revoked"));
+          return respond(api_error(404, ApiError::credential_not_found,
+                                   "Credential with id of " + credential_id + " does not exist or is revoked"));
         }
         spdlog::info("credential {} has a new token; the old one no longer registers", credential_id);
         ordered_json out = credential_json(*row);
         out["token"] = token;
         respond(json_response(200, dump(out)));
       },
-      [respond] { respond(api_error(500, 50000, "Internal error")); });
+      [respond] { respond(internal_error()); });
 }
 
-void KmsService::get_admin_actions(const HttpRequest& request, HttpRespond respond) {
-  const auto page = page_of(request, respond);
-  if (!page) return;
+void KmsService::carry_out(ListAdminActions command, HttpRespond respond) {
+  const Page page = command.page;
   run_db<std::vector<AdminAction>>(
-      "listing admin actions",
-      [page = *page](pqxx::connection& c) { return list_admin_actions(c, page.offset, page.limit); },
-      [respond, page = *page](std::vector<AdminAction> rows) {
+      "listing admin actions", [page](pqxx::connection& c) { return list_admin_actions(c, page.offset, page.limit); },
+      [respond, page](std::vector<AdminAction> rows) {
         respond(page_response("/admin-actions", page, rows, [](const AdminAction& a) {
           return ordered_json{{"id", a.action_id},
                               {"time", format_iso_millis(a.at_ms)},
@@ -896,25 +705,16 @@ void KmsService::get_admin_actions(const HttpRequest& request, HttpRespond respo
                               {"status", a.status}};
         }));
       },
-      [respond] { respond(api_error(500, 50000, "Internal error")); });
+      [respond] { respond(internal_error()); });
 }
 
-void KmsService::post_healthcheck(const std::string& sidecar_id, const HttpRequest& request, HttpRespond respond) {
-  json body = json::object();
-  if (!request.body.empty() && parse_external_json(request.body, body) != JsonInput::ok) body = nullptr;
-  if (!body.is_object()) {
-    return respond(api_error(400, 40000, "The request body must be a JSON object"));
-  }
-  std::string level = "ping";
-  if (body.contains("level")) {
-    if (!body["level"].is_string()) return respond(api_error(400, 40013, "level must be a string"));
-    level = body["level"];
-  }
-  const auto session = registered_.find(sidecar_id);
+void KmsService::carry_out(StartHealthcheck command, HttpRespond respond) {
+  const auto session = registered_.find(command.sidecar_id);
   if (session == registered_.end()) {
-    return respond(api_error(404, 40401, "Sidecar '" + sidecar_id + "' is not registered"));
+    return respond(api_error(404, ApiError::sidecar_not_registered,
+                             "Sidecar '" + command.sidecar_id + "' is not registered"));
   }
-  HealthcheckRow row{ids_.next_uuid(), sidecar_id, level, clock_.now_ms(), std::nullopt};
+  HealthcheckRow row{ids_.next_uuid(), command.sidecar_id, command.level, clock_.now_ms(), std::nullopt};
   auto weak = std::weak_ptr<SidecarSession>(session->second);
   ++metrics_.healthchecks;
   run_db<bool>(
@@ -927,15 +727,19 @@ void KmsService::post_healthcheck(const std::string& sidecar_id, const HttpReque
                                                      {"created", format_iso_millis(row.created_ms)},
                                                      {"status", "pending"}})));
       },
-      [respond] { respond(api_error(500, 50000, "Internal error")); });
+      [respond] { respond(internal_error()); });
 }
 
-void KmsService::get_healthcheck(const std::string& healthcheck_id, HttpRespond respond) {
+void KmsService::carry_out(ReadHealthcheck command, HttpRespond respond) {
+  const std::string healthcheck_id = command.healthcheck_id;
   run_db<std::optional<HealthcheckRow>>(
       "reading health check " + healthcheck_id,
       [healthcheck_id](pqxx::connection& c) { return find_healthcheck(c, healthcheck_id); },
       [respond, healthcheck_id](std::optional<HealthcheckRow> row) {
-        if (!row) return respond(api_error(404, 40402, "Health check with id of " + healthcheck_id + " does not exist"));
+        if (!row) {
+          return respond(api_error(404, ApiError::healthcheck_not_found,
+                                   "Health check with id of " + healthcheck_id + " does not exist"));
+        }
         ordered_json out{{"id", row->healthcheck_id},
                          {"sidecarId", row->sidecar_id},
                          {"level", row->level},
@@ -944,48 +748,25 @@ void KmsService::get_healthcheck(const std::string& healthcheck_id, HttpRespond 
         if (row->response) out["response"] = *row->response;
         respond(json_response(200, dump(out)));
       },
-      [respond] { respond(api_error(500, 50000, "Internal error")); });
+      [respond] { respond(internal_error()); });
 }
 
-void KmsService::post_inquiry(const HttpRequest& request, HttpRespond respond) {
-  json body;
-  if (parse_external_json(request.body, body) != JsonInput::ok || !body.is_object()) {
-    return respond(api_error(400, 40000, "The request body must be a JSON object"));
-  }
-  const std::string* service = string_field(body, "service");
-  if (service == nullptr || service->empty()) {
-    return respond(api_error(400, 40011, "service must be a non-empty string"));
-  }
-  std::optional<Instant> times[2];
-  const char* names[2] = {"startTime", "endTime"};
-  for (int i = 0; i < 2; ++i) {
-    const std::string* text = string_field(body, names[i]);
-    if (text != nullptr) times[i] = parse_iso_instant(*text);
-    if (!times[i]) {
-      return respond(api_error(400, 40012, std::string(names[i]) + " must be an ISO-8601 UTC instant, e.g. 2017-07-14T14:16:15.123Z"));
-    }
-  }
-  if (!instant_before(*times[0], *times[1]) || seconds_between(*times[0], *times[1]) > kMaxInquirySeconds ||
-      (seconds_between(*times[0], *times[1]) == kMaxInquirySeconds && times[1]->nanos != times[0]->nanos &&
-       times[1]->nanos > times[0]->nanos)) {
-    return respond(api_error(400, 40010, "Date range must be greater than 0 and less than 30 days"));
-  }
+void KmsService::carry_out(StartInquiry command, HttpRespond respond) {
   std::vector<std::shared_ptr<SidecarSession>> current;
   for (const auto& [id, session] : registered_) {
-    if (session->service_name() == *service) current.push_back(session);
+    if (session->service_name() == command.service) current.push_back(session);
   }
   if (current.empty()) {
-    return respond(api_error(400, 40002, "No current sidecars are registered for service '" + *service + "'"));
+    return respond(api_error(400, ApiError::no_current_sidecars,
+                             "No current sidecars are registered for service '" + command.service + "'"));
   }
-  InquiryRow row{ids_.next_uuid(), *service, *times[0], *times[1], clock_.now_ms(), {}, false};
+  InquiryRow row{ids_.next_uuid(), command.service, command.start, command.end, clock_.now_ms(), {}, false};
   for (const auto& session : current) row.asked.push_back(session->sidecar_id());
   ++metrics_.inquiries;
-  const std::string start_text = *string_field(body, "startTime");
-  const std::string end_text = *string_field(body, "endTime");
   auto self = shared_from_this();
   run_db<bool>(
       "recording inquiry " + row.inquiry_id, [row](pqxx::connection& c) { insert_inquiry(c, row); return true; },
-      [self, row, respond, start_text, end_text](bool) {
+      [self, row, respond, start_text = command.start_text, end_text = command.end_text](bool) {
         auto progress = std::make_unique<InquiryProgress>(self->io_);
         for (const auto& sidecar : row.asked) {
           progress->asked[sidecar];
@@ -1006,10 +787,11 @@ void KmsService::post_inquiry(const HttpRequest& request, HttpRespond respond) {
         created.headers.emplace_back("Location", "/inquiry/" + row.inquiry_id);
         respond(created);
       },
-      [respond] { respond(api_error(500, 50000, "Internal error")); });
+      [respond] { respond(internal_error()); });
 }
 
-void KmsService::get_inquiry(const std::string& inquiry_id, HttpRespond respond) {
+void KmsService::read_inquiry(const ReadInquiry& command, HttpRespond respond) {
+  const std::string inquiry_id = command.inquiry_id;
   const auto timeout = options_.inquiry_timeout;
   const EpochMillis now = clock_.now_ms();
   const auto& vault = vault_;
@@ -1088,10 +870,10 @@ void KmsService::get_inquiry(const std::string& inquiry_id, HttpRespond respond)
         return dump(out);
       },
       [respond, inquiry_id](std::optional<std::string> body) {
-        if (!body) return respond(api_error(404, 40400, "Inquiry with id of " + inquiry_id + " does not exist"));
+        if (!body) return respond(api_error(404, ApiError::not_found, "Inquiry with id of " + inquiry_id + " does not exist"));
         respond(json_response(200, std::move(*body)));
       },
-      [respond] { respond(api_error(500, 50000, "Internal error")); });
+      [respond] { respond(internal_error()); });
 }
 
 HttpResponse KmsService::metrics() const {

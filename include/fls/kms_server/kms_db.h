@@ -12,6 +12,7 @@
 
 #include "fls/common/clock.h"
 #include "fls/common/iso_time.h"
+#include "fls/kms_server/tokens.h"
 #include "fls/kms_server/verdict.h"
 
 namespace fls::kms {
@@ -20,7 +21,6 @@ namespace fls::kms {
 // keys are judged within a scope, which is otherwise the registration's credential id.
 inline constexpr const char* kOpenScope = "00000000-0000-0000-0000-000000000000";
 
-using TokenHash = std::array<std::uint8_t, 32>;  // SHA-256 of a credential's token
 
 struct SidecarRow {
   std::string sidecar_id;

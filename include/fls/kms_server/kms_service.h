@@ -27,6 +27,7 @@
 #include "fls/common/ids.h"
 #include "fls/config/kms_config.h"
 #include "fls/http/http_server.h"
+#include "fls/kms_server/admin_api.h"
 #include "fls/kms_server/key_vault.h"
 #include "fls/kms_server/kms_db.h"
 #include "fls/store/query_worker.h"
@@ -43,9 +44,6 @@ struct KmsServiceOptions {
   std::chrono::milliseconds registration_timeout{30'000};  // connect to passed challenge
   std::chrono::milliseconds registration_retention{7LL * 24 * 3600 * 1000};
 };
-
-// Who an admin request speaks for.
-enum class AdminRole { none, auditor, admin };
 
 struct KmsMetrics {
   std::atomic<std::uint64_t> registrations{0};
@@ -110,19 +108,19 @@ class KmsService : public std::enable_shared_from_this<KmsService> {
   void finish_inquiry(const std::string& inquiry_id);
   void prune_registrations();
 
-  // Admin routes.
-  AdminRole role_of(const HttpRequest& request, HttpResponse& refusal) const;
-  void route_admin(const HttpRequest& request, AdminRole role, HttpRespond respond);
-  void post_healthcheck(const std::string& sidecar_id, const HttpRequest& request, HttpRespond respond);
-  void get_healthcheck(const std::string& healthcheck_id, HttpRespond respond);
-  void post_inquiry(const HttpRequest& request, HttpRespond respond);
-  void get_inquiry(const std::string& inquiry_id, HttpRespond respond);
-  void get_sidecars(const HttpRequest& request, HttpRespond respond);
-  void post_credential(const HttpRequest& request, HttpRespond respond);
-  void get_credentials(const HttpRequest& request, HttpRespond respond);
-  void revoke_credential(const std::string& credential_id, HttpRespond respond);
-  void rotate_credential(const std::string& credential_id, HttpRespond respond);
-  void get_admin_actions(const HttpRequest& request, HttpRespond respond);
+  // Admin commands, validated by admin_api; each answers through `respond`.
+  void carry_out(AdminCommand command, HttpRespond respond);
+  void carry_out(ListSidecars command, HttpRespond respond);
+  void carry_out(StartHealthcheck command, HttpRespond respond);
+  void carry_out(ReadHealthcheck command, HttpRespond respond);
+  void carry_out(StartInquiry command, HttpRespond respond);
+  void carry_out(ListCredentials command, HttpRespond respond);
+  void carry_out(CreateCredential command, HttpRespond respond);
+  void carry_out(RevokeCredential command, HttpRespond respond);
+  void carry_out(RotateCredential command, HttpRespond respond);
+  void carry_out(ListAdminActions command, HttpRespond respond);
+  void read_inquiry(const ReadInquiry& command, HttpRespond respond);
+  void carry_out(ReadInquiry command, HttpRespond respond) { read_inquiry(command, std::move(respond)); }
   HttpResponse metrics() const;
 
   boost::asio::io_context& io_;
@@ -132,8 +130,7 @@ class KmsService : public std::enable_shared_from_this<KmsService> {
   const Clock& clock_;
   IdSource& ids_;
   KmsServiceOptions options_;
-  std::optional<TokenHash> admin_hash_;
-  std::optional<TokenHash> auditor_hash_;
+  AdminTokens tokens_;
   KmsMetrics metrics_;
 
   std::map<std::string, std::shared_ptr<SidecarSession>> registered_;  // open and registered
