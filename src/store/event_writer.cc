@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
+#include "fls/common/backoff.h"
 #include "fls/common/version.h"
-#include "fls/store/pg_connection.h"
 
 namespace fls {
 

@@ -4,6 +4,7 @@
 #include <set>
 #include <spdlog/spdlog.h>
 
+#include "fls/common/backoff.h"
 #include "fls/store/pg_connection.h"
 
 namespace fls {

@@ -2,23 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <thread>
+#include "fls/common/backoff.h"
 
 namespace fls {
-
-std::chrono::milliseconds Backoff::next() {
-  current_ = current_.count() == 0 ? std::chrono::milliseconds(100) : std::min(current_ * 2, max_);
-  return current_;
-}
-
-void sleep_unless_stopping(std::chrono::milliseconds delay, const std::atomic<bool>& stopping) {
-  const auto until = std::chrono::steady_clock::now() + delay;
-  while (!stopping && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-        std::chrono::milliseconds(50), until - std::chrono::steady_clock::now()));
-  }
-}
 
 std::unique_ptr<pqxx::connection> connect_with_retry(const std::string& uri, const char* who,
                                                      const std::atomic<bool>& stopping) {
