@@ -21,8 +21,8 @@
 #include "fls/kms_server/key_vault.h"
 #include "fls/kms_server/kms_db.h"
 #include "fls/kms_server/kms_service.h"
-#include "fls/store/migrator.h"
-#include "fls/store/pg_connection.h"
+#include "fls/pg/migrator.h"
+#include "fls/pg/pg_connection.h"
 
 namespace {
 

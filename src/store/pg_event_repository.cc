@@ -4,8 +4,8 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "fls/pg/pg_sql.h"
 #include "fls/store/batch_archive.h"
-#include "fls/store/pg_sql.h"
 
 namespace fls {
 

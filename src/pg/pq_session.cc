@@ -1,4 +1,4 @@
-#include "fls/store/pq_session.h"
+#include "fls/pg/pq_session.h"
 
 #include <array>
 #include <optional>

@@ -1,4 +1,4 @@
-#include "fls/store/pg_connection.h"
+#include "fls/pg/pg_connection.h"
 
 #include <spdlog/spdlog.h>
 
