@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "fls/common/backoff.h"
+#include "fls/pg/connection_policy.h"
 
 namespace fls {
 
@@ -11,7 +12,7 @@ std::unique_ptr<pqxx::connection> connect_with_retry(const std::string& uri, con
   Backoff backoff;
   while (!stopping) {
     try {
-      return std::make_unique<pqxx::connection>(uri);
+      return std::make_unique<pqxx::connection>(with_connection_policy(uri));
     } catch (const std::exception& e) {
       const auto delay = backoff.next();
       // libpq's message does not contain the password; the URI is not logged.
