@@ -9,7 +9,7 @@
 
 namespace fls {
 
-EventWriter::EventWriter(EventRepository& repository, IntakeQueue& queue, const Clock& clock,
+EventWriter::EventWriter(EventRepository& repository, MessageQueue& queue, const Clock& clock,
                          IdSource& ids, BatchSink& sink, EventWriterOptions options)
     : repository_(repository),
       queue_(queue),
