@@ -36,8 +36,8 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "fls/pg/pq_session.h"
 #include "fls/signing/documents.h"
-#include "fls/store/pq_session.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

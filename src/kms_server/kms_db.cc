@@ -4,7 +4,7 @@
 
 #include <pqxx/pqxx>
 
-#include "fls/store/pg_sql.h"
+#include "fls/pg/pg_sql.h"
 
 namespace fls::kms {
 namespace {

@@ -21,8 +21,9 @@
 #include "fls/kms_server/key_vault.h"
 #include "fls/kms_server/kms_db.h"
 #include "fls/kms_server/kms_service.h"
-#include "fls/store/migrator.h"
-#include "fls/store/pg_connection.h"
+#include "fls/pg/connection_policy.h"
+#include "fls/pg/migrator.h"
+#include "fls/pg/pg_connection.h"
 
 namespace {
 
@@ -45,7 +46,7 @@ KMS_AUDITOR_TOKEN, KMS_REGISTRATION and the limits listed in the README.
 // Opens one stored key with the master key, so a wrong key stops the start instead of
 // failing every verification later.
 bool master_key_opens_stored_keys(const std::string& uri, const fls::kms::KeyVault& vault) {
-  pqxx::connection connection(uri);
+  pqxx::connection connection(fls::with_connection_policy(uri));
   const auto keys = fls::kms::any_keys(connection);
   return !keys || vault.open(keys->row_key_sealed, 32).has_value();
 }
@@ -82,7 +83,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     {
-      pqxx::connection connection(config.database_uri);
+      pqxx::connection connection(fls::with_connection_policy(config.database_uri));
       if (const auto n = fls::kms::terminate_all_open(connection); n != 0) {
         spdlog::info("{} sidecar(s) still open from the previous run marked terminated", n);
       }

@@ -9,7 +9,7 @@
 #include "fls/common/version.h"
 #include "fls/config/command_line.h"
 #include "fls/config/sidecar_config.h"
-#include "fls/store/migrator.h"
+#include "fls/pg/migrator.h"
 #include "sidecar_app.h"
 
 namespace {

@@ -21,9 +21,9 @@
 #include "fls/intake/intake_queue.h"
 #include "fls/intake/intake_server.h"
 #include "fls/kms/kms_client.h"
+#include "fls/pg/query_worker.h"
 #include "fls/store/event_writer.h"
 #include "fls/store/pg_event_repository.h"
-#include "fls/store/query_worker.h"
 
 namespace fls {
 

@@ -5,8 +5,8 @@
 #include <pqxx/pqxx>
 
 #include "fls/common/logging.h"
+#include "fls/pg/pg_sql.h"
 #include "fls/signing/batch_signer.h"
-#include "fls/store/pg_sql.h"
 
 namespace fls {
 namespace {

@@ -4,12 +4,12 @@
 
 #include <algorithm>
 
+#include "fls/common/backoff.h"
 #include "fls/common/version.h"
-#include "fls/store/pg_connection.h"
 
 namespace fls {
 
-EventWriter::EventWriter(EventRepository& repository, IntakeQueue& queue, const Clock& clock,
+EventWriter::EventWriter(EventRepository& repository, MessageQueue& queue, const Clock& clock,
                          IdSource& ids, BatchSink& sink, EventWriterOptions options)
     : repository_(repository),
       queue_(queue),

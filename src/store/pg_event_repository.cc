@@ -4,8 +4,9 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "fls/pg/connection_policy.h"
+#include "fls/pg/pg_sql.h"
 #include "fls/store/batch_archive.h"
-#include "fls/store/pg_sql.h"
 
 namespace fls {
 
@@ -129,7 +130,7 @@ std::unique_ptr<GroupSession> PgEventRepository::open_session() { return std::ma
 
 // Recovery reads run once per registration, on a connection of their own.
 std::vector<OpenBatch> PgEventRepository::open_batches() {
-  pqxx::connection conn(uri_);
+  pqxx::connection conn(with_connection_policy(uri_));
   pqxx::read_transaction tx(conn);
   std::vector<std::string> ids;
   for (const auto& row : tx.exec("SELECT b.batch_id FROM batches b JOIN sidecars s ON s.sidecar_id = b.sidecar_id "
@@ -145,7 +146,7 @@ std::vector<OpenBatch> PgEventRepository::open_batches() {
 }
 
 std::vector<BatchRecord> PgEventRepository::unacknowledged_batches() {
-  pqxx::connection conn(uri_);
+  pqxx::connection conn(with_connection_policy(uri_));
   pqxx::read_transaction tx(conn);
   const auto rows = tx.exec("SELECT batch_id, sidecar_id, data, signature, " FLS_SQL_TO_MILLIS("created")
                             " FROM batches WHERE acknowledged IS NULL AND data IS NOT NULL "

@@ -19,9 +19,9 @@
 
 #include "fls/common/ids.h"
 #include "fls/intake/intake_queue.h"
+#include "fls/pg/migration.h"
+#include "fls/pg/migrator.h"
 #include "fls/store/event_writer.h"
-#include "fls/store/migration.h"
-#include "fls/store/migrator.h"
 #include "fls/store/pg_event_repository.h"
 #include "commit_reply_cutter.h"
 #include "independent_crypto.h"

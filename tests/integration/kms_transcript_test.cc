@@ -29,9 +29,9 @@
 #include "fls/kms/kms_client.h"
 #include "fls/kms_server/key_vault.h"
 #include "fls/kms_server/kms_service.h"
+#include "fls/pg/migrator.h"
+#include "fls/pg/query_worker.h"
 #include "fls/signing/row_signer.h"
-#include "fls/store/migrator.h"
-#include "fls/store/query_worker.h"
 #include "test_database.h"
 
 namespace fls {

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <string>
 
-#include "fls/store/pq_session.h"
+#include "fls/pg/pq_session.h"
 #include "test_database.h"
 
 namespace fls {

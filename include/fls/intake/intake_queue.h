@@ -13,22 +13,17 @@
 #include <string>
 #include <vector>
 
-#include "fls/common/clock.h"
+#include "fls/handover/message_queue.h"
 
 namespace fls {
 
-struct ReceivedMessage {
-  std::string payload;     // the frame's bytes as received
-  EpochMillis received_ms;  // when the frame was complete
-};
-
-class IntakeQueue {
+class IntakeQueue final : public MessageQueue {
  public:
   explicit IntakeQueue(std::size_t max_bytes) : max_bytes_(max_bytes) {}
 
   // Until open() the queue has no room, so no connection reads: before the sidecar has keys
   // to sign with, clients are held by TCP back-pressure and nothing is read that could be lost.
-  void open();
+  void open() override;
   bool is_open() const;
   // Waits until open() was called; false if `deadline` passed first.
   bool wait_open(std::chrono::steady_clock::time_point deadline) const;
@@ -50,16 +45,16 @@ class IntakeQueue {
 
   // Consumer side. Blocks until there are messages (if `want_messages`), wake() is called, or
   // `deadline` passes.
-  void wait(std::chrono::steady_clock::time_point deadline, bool want_messages);
-  void wake();
+  void wait(std::chrono::steady_clock::time_point deadline, bool want_messages) override;
+  void wake() override;
   // Moves up to `max_count` messages, oldest first, into `out`. Their bytes stay counted.
-  void take(std::vector<ReceivedMessage>& out, std::size_t max_count);
+  void take(std::vector<ReceivedMessage>& out, std::size_t max_count) override;
   // The writer committed messages of this many payload bytes.
-  void release(std::size_t bytes);
+  void release(std::size_t bytes) override;
 
   std::size_t held_bytes() const;  // messages not yet released, plus partial frames
   std::size_t partial_bytes() const;
-  std::size_t waiting_messages() const;
+  std::size_t waiting_messages() const override;
   std::size_t max_bytes() const { return max_bytes_; }
 
  private:

@@ -24,10 +24,10 @@
 #include "fls/common/ids.h"
 #include "fls/common/iso_time.h"
 #include "fls/config/kms_url.h"
+#include "fls/handover/batch_sink.h"
 #include "fls/kms/ws_transport.h"
 #include "fls/protocol/jsonrpc.h"
 #include "fls/signing/registration.h"
-#include "fls/store/batch_sink.h"
 
 namespace fls {
 

@@ -30,7 +30,7 @@
 #include "fls/kms_server/admin_api.h"
 #include "fls/kms_server/key_vault.h"
 #include "fls/kms_server/kms_db.h"
-#include "fls/store/query_worker.h"
+#include "fls/pg/query_worker.h"
 
 namespace fls::kms {
 

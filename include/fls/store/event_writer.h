@@ -23,11 +23,11 @@
 #include "fls/common/ids.h"
 #include "fls/common/prometheus.h"
 #include "fls/common/secret_bytes.h"
-#include "fls/intake/intake_queue.h"
+#include "fls/handover/batch_sink.h"
+#include "fls/handover/message_queue.h"
 #include "fls/signing/batch_signer.h"
 #include "fls/signing/registration.h"
 #include "fls/signing/row_signer.h"
-#include "fls/store/batch_sink.h"
 #include "fls/store/event_counter.h"
 #include "fls/store/event_repository.h"
 
@@ -61,7 +61,7 @@ struct EventWriterStats {
 
 class EventWriter {
  public:
-  EventWriter(EventRepository& repository, IntakeQueue& queue, const Clock& clock, IdSource& ids,
+  EventWriter(EventRepository& repository, MessageQueue& queue, const Clock& clock, IdSource& ids,
               BatchSink& sink, EventWriterOptions options);
   ~EventWriter();
 
@@ -141,7 +141,7 @@ class EventWriter {
   void committed(PendingCommit& pending);
 
   EventRepository& repository_;
-  IntakeQueue& queue_;
+  MessageQueue& queue_;
   const Clock& clock_;
   IdSource& ids_;
   BatchSink& sink_;

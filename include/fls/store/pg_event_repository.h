@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "fls/pg/pq_session.h"
 #include "fls/store/event_repository.h"
-#include "fls/store/pq_session.h"
 
 namespace fls {
 

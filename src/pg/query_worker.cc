@@ -1,8 +1,8 @@
-#include "fls/store/query_worker.h"
+#include "fls/pg/query_worker.h"
 
 #include <spdlog/spdlog.h>
 
-#include "fls/store/pg_connection.h"
+#include "fls/pg/pg_connection.h"
 
 namespace fls {
 

@@ -1,10 +1,8 @@
 #pragma once
-// Opening PostgreSQL connections that survive the database being down for a while.
+// Pacing retries of something that fails for a while (a database that is not up yet, a
+// connection that broke): exponential backoff, and a sleep that a stop cuts short.
 #include <atomic>
 #include <chrono>
-#include <memory>
-#include <pqxx/connection>
-#include <string>
 
 namespace fls {
 
@@ -22,10 +20,5 @@ class Backoff {
 
 // Sleeps for `delay` unless `stopping` becomes true first (polled every 50 ms).
 void sleep_unless_stopping(std::chrono::milliseconds delay, const std::atomic<bool>& stopping);
-
-// Connects, retrying with backoff and logging each failure, until it succeeds (returns the
-// connection) or `stopping` becomes true (returns nullptr). `who` names the user in logs.
-std::unique_ptr<pqxx::connection> connect_with_retry(const std::string& uri, const char* who,
-                                                     const std::atomic<bool>& stopping);
 
 }  // namespace fls

@@ -1,5 +1,5 @@
 #pragma once
-// Where the event writer hands signed, committed batches: the KMS link.
+// Where the event writer hands signed, committed batches: the KMS link (KmsClient).
 #include <string>
 #include <vector>
 

@@ -1,10 +1,11 @@
-#include "fls/store/migrator.h"
+#include "fls/pg/migrator.h"
 
 #include <pqxx/pqxx>
 #include <set>
 #include <spdlog/spdlog.h>
 
-#include "fls/store/pg_connection.h"
+#include "fls/common/backoff.h"
+#include "fls/pg/pg_connection.h"
 
 namespace fls {
 

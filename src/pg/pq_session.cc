@@ -1,9 +1,11 @@
-#include "fls/store/pq_session.h"
+#include "fls/pg/pq_session.h"
 
 #include <array>
 #include <optional>
 #include <stdexcept>
 #include <vector>
+
+#include "fls/pg/connection_policy.h"
 
 namespace fls {
 namespace {
@@ -106,13 +108,11 @@ void BinaryCopyWriter::finish() {
 
 namespace {
 
-// Defaults for what the URI leaves unset (listed first, so the URI's own values win): a
-// database that stops answering must fail a connect or a commit within a bounded time, not
-// hold the writer (and a graceful stop) for the kernel's TCP timeouts of many minutes.
+// The URI, with the connection policy's defaults for what it leaves unset.
 PGconn* connect(const std::string& uri) {
-  const char* const keywords[] = {"connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count",
-                                  "tcp_user_timeout", "dbname", nullptr};
-  const char* const values[] = {"10", "30", "10", "3", "30000", uri.c_str(), nullptr};
+  const std::string conninfo = with_connection_policy(uri);
+  const char* const keywords[] = {"dbname", nullptr};
+  const char* const values[] = {conninfo.c_str(), nullptr};
   return PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
 }
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "fls/store/migration.h"
+#include "fls/pg/migration.h"
 
 namespace fls {
 
