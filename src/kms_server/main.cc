@@ -21,6 +21,7 @@
 #include "fls/kms_server/key_vault.h"
 #include "fls/kms_server/kms_db.h"
 #include "fls/kms_server/kms_service.h"
+#include "fls/kms_server/pg_kms_store.h"
 #include "fls/pg/connection_policy.h"
 #include "fls/pg/migrator.h"
 #include "fls/pg/pg_connection.h"
@@ -101,6 +102,7 @@ int main(int argc, char** argv) {
     auto ids = fls::make_random_id_source();
     auto keys = fls::kms::make_random_key_source();
     fls::QueryWorker db(config.database_uri);
+    fls::kms::PgKmsStore store(io, db, vault);
     fls::kms::KmsServiceOptions service_options;
     service_options.admin_token = config.admin_token;
     service_options.auditor_token = config.auditor_token;
@@ -110,7 +112,7 @@ int main(int argc, char** argv) {
     service_options.max_message_size = config.max_message_size;
     service_options.registration_timeout = config.registration_timeout;
     service_options.registration_retention = config.registration_retention;
-    auto service = std::make_shared<fls::kms::KmsService>(io, db, vault, *keys, clock, *ids, std::move(service_options));
+    auto service = std::make_shared<fls::kms::KmsService>(io, store, vault, *keys, clock, *ids, std::move(service_options));
 
     fls::HttpServerOptions options;
     options.bind_address = config.bind_address;

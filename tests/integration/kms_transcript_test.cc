@@ -25,10 +25,12 @@
 #include <vector>
 
 #include "admin_client.h"
+#include "counting_keys.h"
 #include "fls/common/hex.h"
 #include "fls/kms/kms_client.h"
 #include "fls/kms_server/key_vault.h"
 #include "fls/kms_server/kms_service.h"
+#include "fls/kms_server/pg_kms_store.h"
 #include "fls/pg/migrator.h"
 #include "fls/pg/query_worker.h"
 #include "fls/signing/row_signer.h"
@@ -65,29 +67,6 @@ class CountingIds final : public IdSource {
  private:
   std::string prefix_;
   unsigned count_ = 0;
-};
-
-// Keys and challenges derived from a counter: the n-th registration always gets the same ones.
-class CountingKeys final : public kms::KeySource {
- public:
-  kms::IssuedKeys issue() override {
-    ++issued_;
-    kms::IssuedKeys keys;
-    for (std::size_t i = 0; i < keys.row_key.size(); ++i) keys.row_key.data()[i] = static_cast<std::uint8_t>(issued_ * 7 + i);
-    std::uint8_t seed[crypto_sign_SEEDBYTES];
-    for (std::size_t i = 0; i < sizeof seed; ++i) seed[i] = static_cast<std::uint8_t>(issued_ * 13 + 3 * i);
-    crypto_sign_seed_keypair(keys.batch_public_key.data(), keys.batch_secret_key.data(), seed);
-    return keys;
-  }
-  std::string challenge() override {
-    std::uint8_t bytes[16];
-    for (std::size_t i = 0; i < sizeof bytes; ++i) bytes[i] = static_cast<std::uint8_t>(++challenges_ * 17 + i);
-    return to_hex(bytes, sizeof bytes);
-  }
-
- private:
-  unsigned issued_ = 0;
-  unsigned challenges_ = 0;
 };
 
 // Every text frame of the session, in the order the sidecar's I/O thread saw it go out or
@@ -221,13 +200,14 @@ TEST(KmsTranscript, ScriptedSessionMatchesTheRecordedFrames) {
 
   FixedClock clock;
   CountingIds kms_ids("c0de0000");
-  CountingKeys keys;
+  test::CountingKeys keys;
   const kms::KeyVault vault(std::nullopt);
   QueryWorker db(database.uri());
   db.start();
   kms::KmsServiceOptions service_options;
   service_options.admin_token = kAdminToken;
-  auto service = std::make_shared<kms::KmsService>(io, db, vault, keys, clock, kms_ids, service_options);
+  kms::PgKmsStore store(io, db, vault);
+  auto service = std::make_shared<kms::KmsService>(io, store, vault, keys, clock, kms_ids, service_options);
   HttpServerOptions server_options;
   server_options.bind_address = "127.0.0.1";
   server_options.websocket_path = "/sidecar";

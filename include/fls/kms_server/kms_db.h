@@ -12,39 +12,11 @@
 
 #include "fls/common/clock.h"
 #include "fls/common/iso_time.h"
-#include "fls/kms_server/tokens.h"
+#include "fls/kms_server/records.h"
 #include "fls/kms_server/verdict.h"
 
 namespace fls::kms {
 
-// The scope of registrations without a credential (KMS_REGISTRATION=open): batch ids and row
-// keys are judged within a scope, which is otherwise the registration's credential id.
-inline constexpr const char* kOpenScope = "00000000-0000-0000-0000-000000000000";
-
-
-struct SidecarRow {
-  std::string sidecar_id;
-  std::string service_name;
-  std::string status;
-  std::optional<std::string> credential_id;
-};
-
-struct SealedKeys {
-  std::string sidecar_id;
-  std::vector<std::uint8_t> row_key_sealed;
-  std::vector<std::uint8_t> batch_key_sealed;
-  std::vector<std::uint8_t> batch_public_key;
-  std::string scope;         // filled by keys_of
-  std::string service_name;  // filled by keys_of
-};
-
-struct CredentialRow {
-  std::string credential_id;
-  std::string service_name;
-  std::string label;
-  EpochMillis created_ms = 0;
-  std::optional<EpochMillis> revoked_ms;
-};
 void insert_credential(pqxx::connection& c, const CredentialRow& row, const TokenHash& token_hash);
 // `limit` + 1 rows at most, oldest first, so a caller can tell whether there are more.
 std::vector<CredentialRow> list_credentials(pqxx::connection& c, std::size_t offset, std::size_t limit);
@@ -54,21 +26,6 @@ std::optional<CredentialRow> revoke_credential(pqxx::connection& c, const std::s
 std::optional<CredentialRow> replace_credential_token(pqxx::connection& c, const std::string& credential_id,
                                                       const TokenHash& token_hash);
 
-struct RegistrationLimits {
-  std::size_t per_credential;  // open registrations of one credential (or of no credential)
-  std::size_t total;           // open registrations
-};
-struct NewRegistration {
-  SealedKeys keys;  // its sidecar_id is the registration's id
-  std::string service_name;
-  std::optional<TokenHash> token_hash;  // from the connection's Authorization header
-  bool credential_required;             // KMS_REGISTRATION=token
-};
-enum class RegistrationOutcome { registered, id_exists, unauthorized, too_many_for_credential, too_many };
-struct RegistrationResult {
-  RegistrationOutcome outcome;
-  std::string scope;  // the credential id, or kOpenScope
-};
 // Checks the credential (valid, not revoked, for this service) and the limits, and stores the
 // registration as `challenged`, all in one transaction.
 RegistrationResult insert_sidecar(pqxx::connection& c, const NewRegistration& registration,
@@ -88,12 +45,6 @@ std::size_t prune_registrations(pqxx::connection& c, EpochMillis created_before_
 std::optional<SealedKeys> any_keys(pqxx::connection& c);
 std::optional<SealedKeys> keys_of(pqxx::connection& c, const std::string& sidecar_id);
 
-struct NewBatch {
-  std::string batch_id;
-  std::string sidecar_id;
-  std::string scope;      // the delivering registration's
-  std::string signature;  // as the sidecar sent it; no NUL characters (PostgreSQL text has none)
-};
 // Stores the batches in one transaction. For each, in order: true if it was new, false if its
 // id already existed in its scope (or came earlier in the list).
 std::vector<bool> insert_batches(pqxx::connection& c, const std::vector<NewBatch>& batches);
@@ -106,35 +57,11 @@ std::optional<KnownBatch> find_batch(pqxx::connection& c, const std::string& sco
 std::vector<std::string> batches_in_window(pqxx::connection& c, const std::string& service, const Instant& start,
                                            const Instant& end);
 
-struct HealthcheckRow {
-  std::string healthcheck_id;
-  std::string sidecar_id;
-  std::string level;
-  EpochMillis created_ms;
-  std::optional<nlohmann::json> response;
-};
 void insert_healthcheck(pqxx::connection& c, const HealthcheckRow& row);
 // False if no pending health check has that id.
 bool complete_healthcheck(pqxx::connection& c, const std::string& healthcheck_id, const nlohmann::json& response);
 std::optional<HealthcheckRow> find_healthcheck(pqxx::connection& c, const std::string& healthcheck_id);
 
-struct InquiryRow {
-  std::string inquiry_id;
-  std::string service_name;
-  Instant start;
-  Instant end;
-  EpochMillis created_ms;
-  std::vector<std::string> asked;
-  bool completed;
-};
-struct InquiryResponseRow {
-  std::string sidecar_id;
-  std::optional<std::string> batch_id;
-  std::string body;
-  std::int64_t total;
-  std::int64_t item;
-  std::optional<std::string> problem;  // set: not counted as a result, a problem of the sender
-};
 void insert_inquiry(pqxx::connection& c, const InquiryRow& row);
 void insert_inquiry_response(pqxx::connection& c, const std::string& inquiry_id, const InquiryResponseRow& row);
 void complete_inquiry(pqxx::connection& c, const std::string& inquiry_id);
@@ -143,16 +70,6 @@ std::vector<InquiryResponseRow> inquiry_responses(pqxx::connection& c, const std
 // The scope of each of `sidecar_ids` that exists.
 std::map<std::string, std::string> scopes_of(pqxx::connection& c, const std::vector<std::string>& sidecar_ids);
 
-struct AdminAction {
-  std::int64_t action_id = 0;  // assigned by the database
-  EpochMillis at_ms = 0;       // assigned by the database
-  std::string role;
-  std::string remote;
-  std::string method;
-  std::string path;
-  std::optional<std::string> target;
-  unsigned status = 0;
-};
 void insert_admin_action(pqxx::connection& c, const AdminAction& action);
 // `limit` + 1 rows at most, oldest first.
 std::vector<AdminAction> list_admin_actions(pqxx::connection& c, std::size_t offset, std::size_t limit);
