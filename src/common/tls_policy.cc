@@ -19,4 +19,25 @@ void apply_tls_policy(SSL_CTX* context, TlsRole role) {
   SSL_CTX_set_options(context, options);
 }
 
+boost::asio::ssl::context make_client_tls_context(const std::string* ca_file) {
+  boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
+  apply_tls_policy(tls.native_handle(), TlsRole::client);
+  tls.set_verify_mode(boost::asio::ssl::verify_peer);
+  if (ca_file != nullptr) {
+    tls.load_verify_file(*ca_file);
+  } else {
+    tls.set_default_verify_paths();
+  }
+  return tls;
+}
+
+boost::asio::ssl::context make_server_tls_context(const std::string& certificate_chain_file,
+                                                  const std::string& private_key_file) {
+  boost::asio::ssl::context tls(boost::asio::ssl::context::tls_server);
+  apply_tls_policy(tls.native_handle(), TlsRole::server);
+  tls.use_certificate_chain_file(certificate_chain_file);
+  tls.use_private_key_file(private_key_file, boost::asio::ssl::context::pem);
+  return tls;
+}
+
 }  // namespace fls

@@ -287,16 +287,4 @@ std::shared_ptr<WsTransport> make_ws_transport(asio::io_context& io, asio::ssl::
   return std::make_shared<WsConnection<beast::tcp_stream>>(io, tls, options, std::move(events));
 }
 
-asio::ssl::context make_client_tls_context(const std::string* ca_file) {
-  asio::ssl::context tls(asio::ssl::context::tls_client);
-  apply_tls_policy(tls.native_handle(), TlsRole::client);
-  tls.set_verify_mode(asio::ssl::verify_peer);
-  if (ca_file != nullptr) {
-    tls.load_verify_file(*ca_file);
-  } else {
-    tls.set_default_verify_paths();
-  }
-  return tls;
-}
-
 }  // namespace fls

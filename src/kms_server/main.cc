@@ -19,12 +19,9 @@
 #include "fls/config/kms_config.h"
 #include "fls/http/http_server.h"
 #include "fls/kms_server/key_vault.h"
-#include "fls/kms_server/kms_db.h"
 #include "fls/kms_server/kms_service.h"
 #include "fls/kms_server/pg_kms_store.h"
-#include "fls/pg/connection_policy.h"
 #include "fls/pg/migrator.h"
-#include "fls/pg/pg_connection.h"
 
 namespace {
 
@@ -43,14 +40,6 @@ KMS_MASTER_KEY (64 hex digits) and KMS_ADMIN_TOKEN unless KMS_DEV_MODE=true. Opt
 KMS_PORT, KMS_BIND_ADDRESS, KMS_TLS_CERT and KMS_TLS_KEY, KMS_INQUIRY_TIMEOUT, KMS_LOG_LEVEL,
 KMS_AUDITOR_TOKEN, KMS_REGISTRATION and the limits listed in the README.
 )";
-
-// Opens one stored key with the master key, so a wrong key stops the start instead of
-// failing every verification later.
-bool master_key_opens_stored_keys(const std::string& uri, const fls::kms::KeyVault& vault) {
-  pqxx::connection connection(fls::with_connection_policy(uri));
-  const auto keys = fls::kms::any_keys(connection);
-  return !keys || vault.open(keys->row_key_sealed, 32).has_value();
-}
 
 }  // namespace
 
@@ -79,25 +68,17 @@ int main(int argc, char** argv) {
     fls::migrate_with_retry(config.database_uri, "kms_schema_migrations", fls::migrations::kms());
     if (start.migrate_only) return 0;
     const fls::kms::KeyVault vault(std::move(config.master_key));
-    if (!master_key_opens_stored_keys(config.database_uri, vault)) {
+    if (!fls::kms::master_key_opens_stored_keys(config.database_uri, vault)) {
       std::cerr << "configuration error: KMS_MASTER_KEY cannot open the keys stored in the database\n";
       return 2;
     }
-    {
-      pqxx::connection connection(fls::with_connection_policy(config.database_uri));
-      if (const auto n = fls::kms::terminate_all_open(connection); n != 0) {
-        spdlog::info("{} sidecar(s) still open from the previous run marked terminated", n);
-      }
+    if (const auto n = fls::kms::terminate_open_registrations(config.database_uri); n != 0) {
+      spdlog::info("{} sidecar(s) still open from the previous run marked terminated", n);
     }
 
     boost::asio::io_context io;
     std::optional<boost::asio::ssl::context> tls;
-    if (config.tls_cert) {
-      tls.emplace(boost::asio::ssl::context::tls_server);
-      fls::apply_tls_policy(tls->native_handle(), fls::TlsRole::server);
-      tls->use_certificate_chain_file(*config.tls_cert);
-      tls->use_private_key_file(*config.tls_key, boost::asio::ssl::context::pem);
-    }
+    if (config.tls_cert) tls.emplace(fls::make_server_tls_context(*config.tls_cert, *config.tls_key));
     fls::SystemClock clock;
     auto ids = fls::make_random_id_source();
     auto keys = fls::kms::make_random_key_source();

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "fls/kms_server/kms_db.h"
+#include "fls/pg/connection_policy.h"
 
 namespace fls::kms {
 
@@ -41,6 +42,17 @@ class CachingKeyLookup final : public KeyLookup {
 };
 
 }  // namespace
+
+bool master_key_opens_stored_keys(const std::string& uri, const KeyVault& vault) {
+  pqxx::connection connection(with_connection_policy(uri));
+  const auto keys = any_keys(connection);
+  return !keys || vault.open(keys->row_key_sealed, 32).has_value();
+}
+
+std::size_t terminate_open_registrations(const std::string& uri) {
+  pqxx::connection connection(with_connection_policy(uri));
+  return terminate_all_open(connection);
+}
 
 template <class Result>
 void PgKmsStore::run(std::string what, std::function<Result(pqxx::connection&)> job, Done<Result> done,

@@ -10,6 +10,9 @@
 //     (SSL_OP_CLEANSE_PLAINTEXT): a registration reply carries the keys.
 #include <openssl/ssl.h>
 
+#include <boost/asio/ssl/context.hpp>
+#include <string>
+
 namespace fls {
 
 // `openssl ciphers -v` expands it to ECDHE-{ECDSA,RSA}-AES{128,256}-GCM-SHA{256,384} and
@@ -20,5 +23,13 @@ enum class TlsRole { client, server };
 
 // Throws std::runtime_error if OpenSSL refuses a setting.
 void apply_tls_policy(SSL_CTX* context, TlsRole role);
+
+// The sidecar's context for wss://: verifies the server against the system's CA store, or only
+// against `ca_file` when given.
+boost::asio::ssl::context make_client_tls_context(const std::string* ca_file);
+
+// fls-kms's context for https:// and wss://, from a PEM certificate chain and private key.
+boost::asio::ssl::context make_server_tls_context(const std::string& certificate_chain_file,
+                                                  const std::string& private_key_file);
 
 }  // namespace fls

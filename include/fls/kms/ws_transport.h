@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "fls/common/tls_policy.h"
 #include "fls/config/kms_url.h"
 
 namespace fls {
@@ -42,13 +43,9 @@ struct WsOptions {
 };
 
 // `tls` is needed for wss:// only (may be null for ws://) and must be configured to verify
-// peers.
+// peers (make_client_tls_context).
 std::shared_ptr<WsTransport> make_ws_transport(boost::asio::io_context& io,
                                                boost::asio::ssl::context* tls,
                                                const WsOptions& options, WsEvents events);
-
-// A client TLS context that verifies the server against the system's CA store, or only
-// against `ca_file` when given.
-boost::asio::ssl::context make_client_tls_context(const std::string* ca_file);
 
 }  // namespace fls

@@ -11,6 +11,13 @@
 
 namespace fls::kms {
 
+// Start-up checks, each on a connection of its own, before the store serves anyone.
+// Opens one stored key with the master key, so a wrong key stops the start instead of failing
+// every verification later.
+bool master_key_opens_stored_keys(const std::string& uri, const KeyVault& vault);
+// Marks every registration still open from a previous run terminated; returns how many.
+std::size_t terminate_open_registrations(const std::string& uri);
+
 class PgKmsStore final : public KmsStore {
  public:
   // `db` must be started; it and `vault` outlive the store, and the store outlives `db`'s jobs.
