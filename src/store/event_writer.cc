@@ -369,36 +369,37 @@ bool EventWriter::commit_in_order(GroupSession& session, InFlight& group) {
   Backoff backoff;
   for (;;) {
     const auto started = std::chrono::steady_clock::now();
-    try {
-      const bool open = session.begin(rows);
+    GroupOutcome outcome = session.begin(rows);
+    if (outcome.ok()) {
       if (!wait_turn(group.serial)) return false;
-      if (open) session.commit(rows);
+      if (outcome.status == GroupOutcome::Status::kOpen) outcome = session.commit(rows);
+    }
+    if (outcome.ok()) {
       std::lock_guard lock(mutex_);
       stats_.commit_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       break;
-    } catch (const std::exception& e) {
-      if (!is_turn(group.serial)) {
-        // An earlier group is still uncommitted, and most likely failing the same way: it
-        // reports the failure and retries with backoff; this group tries again after it.
-        spdlog::debug("event writer: writing {} event(s) ahead of their turn failed, retrying after the group "
-                      "before them: {}", rows.events.size(), e.what());
-        if (!wait_turn(group.serial)) return false;
-        continue;
-      }
-      {
-        std::lock_guard lock(mutex_);
-        ++stats_.commit_failures;
-        stats_.database_ok = false;
-      }
-      const auto delay = backoff.next();
-      spdlog::error("event writer: commit of {} event(s) failed after {} ms, retrying in {} ms: {}",
-                    rows.events.size(),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - started).count(),
-                    delay.count(), e.what());
-      sleep_unless_stopping(delay, abandon_);
-      if (abandon_) return false;
     }
+    if (!is_turn(group.serial)) {
+      // An earlier group is still uncommitted, and most likely failing the same way: it
+      // reports the failure and retries with backoff; this group tries again after it.
+      spdlog::debug("event writer: writing {} event(s) ahead of their turn failed, retrying after the group "
+                    "before them: {}", rows.events.size(), outcome.error);
+      if (!wait_turn(group.serial)) return false;
+      continue;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      ++stats_.commit_failures;
+      stats_.database_ok = false;
+    }
+    const auto delay = backoff.next();
+    spdlog::error("event writer: commit of {} event(s) failed after {} ms, retrying in {} ms: {}",
+                  rows.events.size(),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started).count(),
+                  delay.count(), outcome.error);
+    sleep_unless_stopping(delay, abandon_);
+    if (abandon_) return false;
   }
   committed(group.pending);
   PendingCommit done;  // freed outside the lock
