@@ -60,6 +60,13 @@ struct OpenBatch {
   std::vector<SignedRow> rows;
 };
 
+// What a new registration finds unfinished in the database: it closes the open batches and
+// signs the unacknowledged ones again (see registration_recovery.h and Batcher::adopt).
+struct UnfinishedBatches {
+  std::vector<BatchRecord> unacknowledged;  // closed, not confirmed by the KMS, oldest first
+  std::vector<OpenBatch> open;              // left open, oldest first
+};
+
 // What one step of a group's transaction came to. On the data path a failure is a value, not
 // an exception: the transaction is then gone, and the caller retries the group from begin().
 struct GroupOutcome {
