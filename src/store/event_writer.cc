@@ -12,9 +12,7 @@ EventWriter::EventWriter(EventRepository& repository, IntakeQueue& queue, const 
       queue_(queue),
       clock_(clock),
       sink_(sink),
-      batcher_(clock, steady_, ids,
-               BatcherOptions{options.service_name, options.batch_size, options.batch_interval,
-                              options.max_rows_per_commit, options.max_commit_delay}),
+      batcher_(clock, steady_, ids, options),  // its part of the options
       lanes_(repository, *this, CommitterOptions{options.committer_lanes, options.idle_check_interval}) {}
 
 EventWriter::~EventWriter() {

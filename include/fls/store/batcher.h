@@ -28,7 +28,10 @@ struct BatcherOptions {
   std::size_t batch_size = 64;
   std::chrono::milliseconds batch_interval{300'000};
   std::size_t max_rows_per_commit = 4096;
-  // How long a group that is not full may wait for more rows, from when it stopped being empty.
+  // How long a group that is not full may wait for more rows, even with a lane free, counted
+  // from when it stopped being empty: fewer, larger transactions under light load, for that
+  // much latency. It applies to every group, also one of acknowledgements or of a batch closed
+  // by the time interval; never while the writer drains or stops.
   std::chrono::milliseconds max_commit_delay{0};
 };
 

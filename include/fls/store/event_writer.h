@@ -33,17 +33,10 @@
 
 namespace fls {
 
-struct EventWriterOptions {
-  std::string service_name;
-  std::size_t batch_size = 64;
-  std::chrono::milliseconds batch_interval{300'000};
-  std::size_t max_rows_per_commit = 4096;
+// What the Batcher needs (batch size and interval, rows per commit, the commit delay), and
+// the lanes.
+struct EventWriterOptions : BatcherOptions {
   std::size_t committer_lanes = 2;  // database sessions committing side by side
-  // How long a group that is not full may wait for more rows, even with a lane free, counted
-  // from when the writer first holds it: fewer, larger transactions under light load, for that
-  // much latency. It applies to every group, also one of acknowledgements or of a batch closed
-  // by the time interval; never while draining or stopping.
-  std::chrono::milliseconds max_commit_delay{0};
   // With nothing to commit for this long, each lane checks that the database takes writes,
   // so readiness follows the database while idle.
   std::chrono::milliseconds idle_check_interval{5000};
