@@ -9,8 +9,8 @@
 #include "fls/common/version.h"
 #include "fls/config/command_line.h"
 #include "fls/config/sidecar_config.h"
+#include "fls/sidecar/sidecar_app.h"
 #include "fls/store/migrator.h"
-#include "sidecar_app.h"
 
 namespace {
 
