@@ -5,12 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "counting_ids.h"
 #include "fls/common/secret_bytes.h"
 #include "independent_crypto.h"
 
@@ -32,18 +32,6 @@ class ManualClock final : public Clock {
  public:
   EpochMillis now_ms() const override { return now_ms_; }
   EpochMillis now_ms_ = 1'700'000'000'000;
-};
-
-class CountingIds final : public IdSource {
- public:
-  std::string next_uuid() override {
-    char id[37];
-    std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", ++count_);
-    return id;
-  }
-
- private:
-  int count_ = 0;
 };
 
 // A registration with keys the test knows, so it can check signatures independently.
@@ -90,7 +78,7 @@ class BatcherTest : public ::testing::Test {
 
   ManualClock clock_;
   ManualSteadyClock steady_;
-  CountingIds ids_;
+  test::CountingIds ids_;
   TestKeys first_{"11111111-1111-4111-8111-111111111111"};
   TestKeys second_{"22222222-2222-4222-8222-222222222222"};
 };
