@@ -10,7 +10,7 @@
 #include "fls/config/command_line.h"
 #include "fls/config/sidecar_config.h"
 #include "fls/pg/migrator.h"
-#include "sidecar_app.h"
+#include "fls/sidecar/sidecar_app.h"
 
 namespace {
 

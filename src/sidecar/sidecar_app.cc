@@ -1,24 +1,20 @@
-#include "sidecar_app.h"
+#include "fls/sidecar/sidecar_app.h"
 
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <future>
-#include <pqxx/pqxx>
+#include <nlohmann/json.hpp>
+#include <pqxx/connection>
 
 #include "fls/common/prometheus.h"
-#include "fls/store/batch_archive.h"
-
-#include <nlohmann/json.hpp>
 
 namespace fls {
 
 namespace asio = boost::asio;
 
 namespace {
-constexpr std::size_t kInquiryPageSize = 64;
-
 // The health endpoint takes no request bodies worth more than a few KiB.
 HttpServerOptions health_http_options(const SidecarConfig& config) {
   HttpServerOptions options;
@@ -38,6 +34,7 @@ SidecarApp::SidecarApp(SidecarConfig config)
       queue_(config_.max_queued_bytes),
       repository_(config_.database_uri),
       query_worker_(config_.database_uri),
+      inquiry_reader_(config_.service_name),
       intake_(io_, queue_, clock_,
               IntakeOptions{config_.bind_address, config_.port, config_.max_message_size,
                             config_.max_connections, config_.frame_timeout}),
@@ -77,6 +74,8 @@ SidecarApp::~SidecarApp() {
 void SidecarApp::start() {
   intake_.start();
   http_.start();
+  intake_port_ = intake_.port();
+  http_port_ = http_.port();
   query_worker_.start();
   writer_->start();
   kms_->start();
@@ -158,38 +157,21 @@ std::uint64_t SidecarApp::events_last_hour() { return writer_->events_last_hour(
 
 void SidecarApp::answer_inquiry(InquiryRequest request, std::shared_ptr<InquiryReplies> replies) {
   query_worker_.post("inquiry " + request.inquiry_id, [this, request, replies](pqxx::connection& connection) {
-    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(connection);
-    const BatchWindow window{config_.service_name, request.start, request.end};
-    const std::size_t total = count_batches(tx, window);
-    if (total == 0) {
-      replies->send(0, 0, {});
+    const auto result = inquiry_reader_.read(
+        connection, request.start, request.end,
+        [&](std::size_t total, std::size_t first_item, std::vector<InquiryBatch> batches) {
+          std::vector<InquiryItem> items;
+          items.reserve(batches.size());
+          for (auto& batch : batches) items.push_back(InquiryItem{std::move(batch.batch_id), std::move(batch.body)});
+          return replies->send(total, first_item, std::move(items));
+        });
+    if (result.total == 0) return;
+    if (result.refused) {
+      spdlog::warn("inquiry {}: the KMS connection closed after {} of {} batches", request.inquiry_id, result.sent,
+                   result.total);
       return;
     }
-    std::size_t item = 1;
-    std::optional<ArchivedBatch> last;
-    for (;;) {
-      auto page = batches_page(tx, window, last ? &*last : nullptr, kInquiryPageSize);
-      if (page.empty()) break;
-      last = ArchivedBatch{page.back().batch_id, {}, page.back().created_us, {}, {}};
-      std::vector<std::string> ids;
-      for (const auto& batch : page) ids.push_back(batch.batch_id);
-      const auto rows = rows_from_events(tx, ids);
-      std::vector<InquiryItem> items;
-      items.reserve(page.size());
-      for (auto& batch : page) {
-        const auto batch_rows = rows.find(batch.batch_id);
-        std::string body = inquiry_body(batch, batch_rows == rows.end() ? std::vector<SignedRow>{} : batch_rows->second);
-        items.push_back(InquiryItem{std::move(batch.batch_id), std::move(body)});
-      }
-      const std::size_t count = items.size();
-      if (!replies->send(total, item, std::move(items))) {
-        spdlog::warn("inquiry {}: the KMS connection closed after {} of {} batches", request.inquiry_id,
-                     item - 1, total);
-        return;
-      }
-      item += count;
-    }
-    spdlog::info("inquiry {}: sent {} batch(es)", request.inquiry_id, total);
+    spdlog::info("inquiry {}: sent {} batch(es)", request.inquiry_id, result.total);
   });
 }
 

@@ -21,14 +21,23 @@ auto PgGroupSession::on_session(Step step) {
   }
 }
 
-bool PgGroupSession::begin(const CommitGroup& group) {
-  return on_session([&](PqSession& db) {
+template <typename Step>
+GroupOutcome PgGroupSession::attempt(Step step) {
+  try {
+    return on_session(step);
+  } catch (const std::exception& e) {
+    return GroupOutcome::failed(e.what());
+  }
+}
+
+GroupOutcome PgGroupSession::begin(const CommitGroup& group) {
+  return attempt([&](PqSession& db) {
     if (in_doubt_ && !group.events.empty()) {
       const auto found =
           db.exec("SELECT 1 FROM events WHERE event_id = $1::uuid", {group.events.front().event_id.c_str()});
       if (PQntuples(found.get()) != 0) {  // the earlier attempt did commit; only its reply was lost
         in_doubt_ = false;
-        return false;
+        return GroupOutcome::already_committed();
       }
     }
     in_doubt_ = true;
@@ -74,12 +83,12 @@ bool PgGroupSession::begin(const CommitGroup& group) {
                        }
                      });
     }
-    return true;
+    return GroupOutcome::open();
   });
 }
 
-void PgGroupSession::commit(const CommitGroup& group) {
-  on_session([&](PqSession& db) {
+GroupOutcome PgGroupSession::commit(const CommitGroup& group) {
+  return attempt([&](PqSession& db) {
     for (const auto& b : group.closed_batches) {
       const std::string created = std::to_string(b.created_ms);
       const auto updated = db.exec(
@@ -104,6 +113,7 @@ void PgGroupSession::commit(const CommitGroup& group) {
     }
     db.exec("COMMIT");
     in_doubt_ = false;
+    return GroupOutcome::committed();
   });
 }
 

@@ -26,7 +26,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -35,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "counting_ids.h"
 #include "fls/common/clock.h"
 #include "fls/common/ids.h"
 #include "fls/kms/kms_client.h"
@@ -108,17 +108,7 @@ class FakeClock final : public fls::Clock {
   fls::EpochMillis now_ms() const override { return 1'500'041'775'123; }  // 2017-07-14T14:16:15.123Z
 };
 
-class CountingIds final : public fls::IdSource {
- public:
-  std::string next_uuid() override {
-    char text[40];
-    std::snprintf(text, sizeof text, "00000000-0000-4000-8000-%012llx", ++counter_);
-    return text;
-  }
-
- private:
-  unsigned long long counter_ = 0;
-};
+using fls::test::CountingIds;
 
 class NullBackend final : public fls::KmsBackend {
  public:

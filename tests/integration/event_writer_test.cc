@@ -99,12 +99,17 @@ class FaultySession final : public GroupSession {
   FaultySession(EventRepository& real, Script& script, const FaultPlan& plan)
       : real_(real), inner_(real.open_session()), script_(script), plan_(plan) {}
 
-  bool begin(const CommitGroup& group) override {
-    const bool open = inner_->begin(group);
-    script_.record((open ? "begun " : "found committed ") + group_name(group));
-    return open;
+  GroupOutcome begin(const CommitGroup& group) override {
+    auto outcome = inner_->begin(group);
+    if (outcome.ok()) {
+      const bool open = outcome.status == GroupOutcome::Status::kOpen;
+      script_.record((open ? "begun " : "found committed ") + group_name(group));
+    } else {
+      script_.record("begin failed " + group_name(group));
+    }
+    return outcome;
   }
-  void commit(const CommitGroup& group) override {
+  GroupOutcome commit(const CommitGroup& group) override {
     const std::string name = group_name(group);
     script_.record("commit " + name);
     const bool chosen = name == std::to_string(plan_.fail_group);
@@ -118,15 +123,20 @@ class FaultySession final : public GroupSession {
       script_.record("failed " + name);
       if (plan_.fault == Fault::kConnectionLost) {
         inner_ = real_.open_session();  // the dropped connection takes the open transaction with it
-        throw std::runtime_error("injected: connection lost");
+        return GroupOutcome::failed("injected: connection lost");
       }
       plan_.cutter->arm();
-      inner_->commit(group);  // throws: the connection ends before the reply
-      script_.record("commit reply arrived " + name);  // the cut did not happen
-      return;
+      auto outcome = inner_->commit(group);  // fails: the connection ends before the reply
+      if (outcome.ok()) {
+        script_.record("commit reply arrived " + name);  // the cut did not happen
+      } else if (!outcome.error.empty()) {
+        script_.record("commit failed with its reason " + name);
+      }
+      return outcome;
     }
-    inner_->commit(group);
-    script_.record("committed " + name);
+    auto outcome = inner_->commit(group);
+    script_.record((outcome.status == GroupOutcome::Status::kCommitted ? "committed " : "commit failed ") + name);
+    return outcome;
   }
   void check_writable() override { inner_->check_writable(); }
 
@@ -285,6 +295,8 @@ TEST_F(EventWriterLanesTest, ACommitWhoseReplyWasLostIsRecognisedNotRepeatedAndT
   ASSERT_TRUE(cutter.fired()) << steps();
   ASSERT_EQ(script_.index("group 5 never began"), -1) << steps();
   ASSERT_EQ(script_.index("commit reply arrived 1"), -1) << steps();
+  // The lost reply came back as a failed outcome with its reason, not as an exception.
+  EXPECT_GE(script_.index("commit failed with its reason 1"), 0) << steps();
   // Group 1's retry found its rows committed and wrote nothing; group 5, begun meanwhile,
   // committed only after that.
   EXPECT_LT(script_.index("begun 5"), script_.index("found committed 1")) << steps();
@@ -324,6 +336,60 @@ TEST_F(EventWriterLanesTest, AGroupThatIsNotFullWaitsForTheDelayAndAFullOneGoesA
 
   ASSERT_TRUE(w.writer.stop(std::chrono::steady_clock::now() + kWaitLimit));
   EXPECT_EQ(db_.count("SELECT count(*) FROM events"), 7);
+}
+
+// The session's answers as values, one of each: rows written (open), committed, a commit whose
+// reply was lost (failed, with its reason), its retry (already committed, nothing written
+// twice), and a group whose commit cannot succeed (failed, with its reason).
+TEST_F(EventWriterLanesTest, ASessionAnswersEachStepWithAnOutcome) {
+  test::CommitReplyCutter cutter(db_.uri());
+  PgEventRepository repository(cutter.uri());
+  const auto session = repository.open_session();
+  const auto ids = make_random_id_source();
+  const SystemClock clock;
+  const std::string sidecar_id = ids->next_uuid();
+  const auto group_of = [&](std::int64_t sequence, bool with_sidecar) {
+    CommitGroup group;
+    if (with_sidecar) group.sidecar = SidecarRecord{sidecar_id, "OutcomeTest", "test", "00", clock.now_ms()};
+    const std::string batch_id = ids->next_uuid();
+    group.new_batches.push_back(BatchRecord{batch_id, sidecar_id, {}, {}, 0});
+    group.events.push_back(EventRecord{ids->next_uuid(), sidecar_id, batch_id, sequence,
+                                       "message " + std::to_string(sequence), std::string(32, '0'), clock.now_ms()});
+    return group;
+  };
+  using Status = GroupOutcome::Status;
+
+  const CommitGroup first = group_of(1, true);
+  EXPECT_EQ(session->begin(first).status, Status::kOpen);
+  EXPECT_EQ(session->commit(first).status, Status::kCommitted);
+
+  const CommitGroup second = group_of(2, false);
+  ASSERT_EQ(session->begin(second).status, Status::kOpen);
+  cutter.arm();
+  const GroupOutcome lost = session->commit(second);
+  ASSERT_TRUE(cutter.fired());
+  EXPECT_EQ(lost.status, Status::kFailed);
+  EXPECT_FALSE(lost.error.empty());
+  // The server may still be finishing that COMMIT when the client sees its connection gone:
+  // the retry below is meant to come after it, as the writer's comes after a backoff.
+  const auto committed_by = std::chrono::steady_clock::now() + kGroupWait;
+  while (db_.count("SELECT count(*) FROM events") < 2 && std::chrono::steady_clock::now() < committed_by) {
+    std::this_thread::sleep_for(10ms);  // no notification for another session's commit; poll, bounded
+  }
+  EXPECT_EQ(session->begin(second).status, Status::kAlreadyCommitted);
+  EXPECT_EQ(db_.count("SELECT count(*) FROM events"), 2);
+
+  CommitGroup closing;  // closes a batch whose row was never written
+  closing.closed_batches.push_back(BatchRecord{ids->next_uuid(), sidecar_id, "[]", std::string(128, '0'), clock.now_ms()});
+  ASSERT_EQ(session->begin(closing).status, Status::kOpen);
+  const GroupOutcome missing = session->commit(closing);
+  EXPECT_EQ(missing.status, Status::kFailed);
+  EXPECT_NE(missing.error.find("is not in the database"), std::string::npos) << missing.error;
+
+  const CommitGroup third = group_of(3, false);  // the session starts anew after a failure
+  EXPECT_EQ(session->begin(third).status, Status::kOpen);
+  EXPECT_EQ(session->commit(third).status, Status::kCommitted);
+  EXPECT_EQ(db_.count("SELECT count(*) FROM events"), 3);
 }
 
 double process_cpu_seconds() {

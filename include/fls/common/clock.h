@@ -1,5 +1,6 @@
 #pragma once
-// Wall-clock time as milliseconds since the Unix epoch, behind an interface so tests are exact.
+// Wall-clock time as milliseconds since the Unix epoch, and monotonic time for deadlines and
+// delays, each behind an interface so tests are exact.
 #include <chrono>
 #include <cstdint>
 
@@ -20,6 +21,18 @@ class SystemClock final : public Clock {
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
+};
+
+// Monotonic time, for deadlines and delays; a test steps it by hand.
+class SteadyClock {
+ public:
+  virtual ~SteadyClock() = default;
+  virtual std::chrono::steady_clock::time_point now() const = 0;
+};
+
+class SystemSteadyClock final : public SteadyClock {
+ public:
+  std::chrono::steady_clock::time_point now() const override { return std::chrono::steady_clock::now(); }
 };
 
 }  // namespace fls

@@ -60,26 +60,52 @@ struct OpenBatch {
   std::vector<SignedRow> rows;
 };
 
+// What a new registration finds unfinished in the database: it closes the open batches and
+// signs the unacknowledged ones again (see registration_recovery.h and Batcher::adopt).
+struct UnfinishedBatches {
+  std::vector<BatchRecord> unacknowledged;  // closed, not confirmed by the KMS, oldest first
+  std::vector<OpenBatch> open;              // left open, oldest first
+};
+
+// What one step of a group's transaction came to. On the data path a failure is a value, not
+// an exception: the transaction is then gone, and the caller retries the group from begin().
+struct GroupOutcome {
+  enum class Status {
+    kOpen,              // begin(): the transaction is open and holds the group's new rows
+    kCommitted,         // commit(): the group is committed
+    kAlreadyCommitted,  // begin(): an earlier attempt did commit (only its reply was lost)
+    kFailed,            // either: the transaction is gone; `error` says why
+  };
+  Status status;
+  std::string error;  // kFailed only
+
+  static GroupOutcome open() { return {Status::kOpen, {}}; }
+  static GroupOutcome committed() { return {Status::kCommitted, {}}; }
+  static GroupOutcome already_committed() { return {Status::kAlreadyCommitted, {}}; }
+  static GroupOutcome failed(std::string error) { return {Status::kFailed, std::move(error)}; }
+  bool ok() const { return status != Status::kFailed; }
+};
+
 // One database connection that commits groups, one transaction each. The writer runs a few
 // of them side by side: a group's rows are written while the group before it is still
 // committing, and the commits themselves happen strictly in order. When begin() or commit()
-// throws, the transaction is gone and the caller retries the group from begin().
+// fails, the transaction is gone and the caller retries the group from begin().
 class GroupSession {
  public:
   virtual ~GroupSession() = default;
 
   // Opens the group's transaction and adds its new rows (registration, batches first written
-  // now, events). They may name rows that an earlier, still uncommitted group adds: foreign
-  // keys are checked at commit. False if an earlier attempt of this group did commit (only
-  // its reply was lost): nothing is left to do.
-  virtual bool begin(const CommitGroup& group) = 0;
-  // Once every earlier group is committed: changes the rows that existed before the group
-  // (batches closed, signed again, acknowledged) and commits.
-  virtual void commit(const CommitGroup& group) = 0;
+  // now, events): kOpen. They may name rows that an earlier, still uncommitted group adds:
+  // foreign keys are checked at commit. kAlreadyCommitted if an earlier attempt of this group
+  // did commit (only its reply was lost): nothing is left to do.
+  virtual GroupOutcome begin(const CommitGroup& group) = 0;
+  // Once every earlier group is committed, after begin() gave kOpen: changes the rows that
+  // existed before the group (batches closed, signed again, acknowledged) and commits.
+  virtual GroupOutcome commit(const CommitGroup& group) = 0;
 
   // Throws unless the database takes writes (reachable, and not a read-only standby). Called
   // when the session has had nothing to commit for a while, so that readiness reports an
-  // outage even when no messages arrive.
+  // outage even when no messages arrive; not on the data path.
   virtual void check_writable() = 0;
 };
 

@@ -1,69 +1,54 @@
 #pragma once
 // The event writer turns received messages into signed events and signed batches and commits
-// them (group commit: whatever is queued, up to a row limit, per transaction). The writer
-// thread decides sequence numbers, signatures and batch boundaries (so they need no locks) and
-// builds the next group while committer lanes write the previous ones, so signing never waits
-// for the database. Each lane has a database session of its own: one lane writes a group's
-// rows while the lane before it is still committing, so the database's CPU and its WAL flush
-// overlap across groups. Commits happen strictly in submission order, and a group changes rows
-// of earlier groups (closing a batch they opened) only after those groups are committed.
-#include <atomic>
+// them (group commit: whatever is queued, up to a row limit, per transaction). It is three
+// parts on two kinds of thread:
+// - the writer thread runs the Batcher (batcher.h), which decides sequence numbers,
+//   signatures and batch boundaries (so they need no locks), and builds the next group while
+//   the committer lanes write the previous ones, so signing never waits for the database;
+// - the committer lanes (committer_lanes.h), each with a database session of its own: one lane
+//   writes a group's rows while the lane before it is still committing, so the database's CPU
+//   and its WAL flush overlap across groups. Commits happen strictly in submission order, and
+//   a group changes rows of earlier groups (closing a batch they opened) only after those
+//   groups are committed;
+// - after a registration, the recovery step (registration_recovery.h) reads the unfinished
+//   batches on the writer thread, once every earlier group is committed.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "fls/common/clock.h"
 #include "fls/common/ids.h"
-#include "fls/common/prometheus.h"
-#include "fls/common/secret_bytes.h"
 #include "fls/handover/batch_sink.h"
 #include "fls/handover/message_queue.h"
-#include "fls/signing/batch_signer.h"
 #include "fls/signing/registration.h"
-#include "fls/signing/row_signer.h"
+#include "fls/store/batcher.h"
+#include "fls/store/committer_lanes.h"
 #include "fls/store/event_counter.h"
 #include "fls/store/event_repository.h"
 
 namespace fls {
 
-struct EventWriterOptions {
-  std::string service_name;
-  std::size_t batch_size = 64;
-  std::chrono::milliseconds batch_interval{300'000};
-  std::size_t max_rows_per_commit = 4096;
+// What the Batcher needs (batch size and interval, rows per commit, the commit delay), and
+// the lanes.
+struct EventWriterOptions : BatcherOptions {
   std::size_t committer_lanes = 2;  // database sessions committing side by side
-  // How long a group that is not full may wait for more rows, even with a lane free, counted
-  // from when the writer first holds it: fewer, larger transactions under light load, for that
-  // much latency. It applies to every group, also one of acknowledgements or of a batch closed
-  // by the time interval; never while draining or stopping.
-  std::chrono::milliseconds max_commit_delay{0};
   // With nothing to commit for this long, each lane checks that the database takes writes,
   // so readiness follows the database while idle.
   std::chrono::milliseconds idle_check_interval{5000};
 };
 
-struct EventWriterStats {
-  std::uint64_t events_stored = 0;
-  std::uint64_t batches_closed = 0;
-  std::uint64_t batches_acknowledged = 0;
-  std::uint64_t commits = 0;
-  std::uint64_t commit_failures = 0;
-  bool database_ok = true;
-  LatencyHistogram commit_seconds;  // committed groups, first statement to COMMIT (with the wait for the one before)
-};
+using EventWriterStats = CommitStats;
 
-class EventWriter {
+class EventWriter final : private CommitListener {
  public:
   EventWriter(EventRepository& repository, MessageQueue& queue, const Clock& clock, IdSource& ids,
               BatchSink& sink, EventWriterOptions options);
-  ~EventWriter();
+  ~EventWriter() override;
 
   void start();
   // For a graceful stop, once nothing new is received: stores everything already received
@@ -82,105 +67,48 @@ class EventWriter {
 
   // Thread-safe: events stored under the current registration during the last hour.
   std::uint64_t events_last_hour() const { return counter_.last_hour(clock_.now_ms()); }
-  EventWriterStats stats() const;
+  EventWriterStats stats() const { return lanes_.stats(); }
 
  private:
-  struct Current {
-    std::string sidecar_id;
-    RowSigner row_signer;
-    BatchSigner batch_signer;
-    std::int64_t next_sequence = 1;
-  };
-  struct Open {
-    std::string batch_id;
-    std::vector<SignedRow> rows;
-    bool stored = false;          // its row is written by an earlier group
-    std::size_t group_index = 0;  // its place in building_.group.new_batches while not stored
-  };
-  // A group on its way to the database, with what is due once it is committed.
-  struct PendingCommit {
-    CommitGroup group;
-    std::size_t bytes = 0;  // payload bytes the queue holds for it
-    std::string sidecar_id;
-    std::vector<BatchToSend> to_send;  // the batches it closes
-    std::optional<std::pair<std::string, std::vector<BatchToSend>>> registration_to_send;
-  };
-
+  // The writer thread.
   void run();
-  void handle_commands();
+  void take_commands();
   void adopt(Registration registration);
   void take_messages();
-  void append_event(ReceivedMessage& message);
-  void close_open_batch();
-  // Writer thread: hands the group being built to a committer lane; one must be free.
-  void submit_group();
-  bool all_lanes_busy() const;
-  bool nothing_in_flight() const;
-  // Writer thread: these wait until a lane is free / every submitted group is committed (or
-  // the writer is abandoned).
-  void wait_for_free_lane();
-  void wait_all_committed();
-  // Writer thread: everything built so far is committed.
-  void flush();
+  void flush();  // everything built so far is committed
   std::chrono::steady_clock::time_point next_wake() const;
+  void report(bool& flag);  // sets a flag drain() or stop() waits for
 
-  struct InFlight {
-    PendingCommit pending;
-    std::uint64_t serial;  // commit order
-    bool claimed = false;  // a lane is on it
-  };
-  void run_lane(GroupSession& session);
-  InFlight* first_unclaimed();  // pipeline_mutex_ held
-  void check_database(GroupSession& session);
-  // Lane thread: writes and commits the group when its turn comes, retrying until it is
-  // committed. False if the writer was abandoned first.
-  bool commit_in_order(GroupSession& session, InFlight& group);
-  // Lane thread: waits until every group before `serial` is committed. False if abandoned.
-  bool wait_turn(std::uint64_t serial);
-  bool is_turn(std::uint64_t serial) const;
-  void committed(PendingCommit& pending);
+  // CommitListener, on the lanes' threads.
+  void committed(PendingCommit& group) override;
+  void lane_freed() override;
 
   EventRepository& repository_;
   MessageQueue& queue_;
   const Clock& clock_;
-  IdSource& ids_;
   BatchSink& sink_;
-  EventWriterOptions options_;
+  SystemSteadyClock steady_;
+  EventCounter counter_;  // thread-safe
 
-  // Commands from other threads.
+  // Requests from other threads, and what the writer thread reports back.
   mutable std::mutex mutex_;
+  std::condition_variable reported_;
   std::deque<Registration> registrations_;
   std::vector<std::string> acknowledgements_;
-  EventWriterStats stats_;
+  bool drain_requested_ = false;
+  bool stop_requested_ = false;
+  bool drained_ = false;
+  bool done_ = false;
 
   // The writer thread's own state.
-  std::optional<Current> current_;
-  std::optional<Open> open_;
-  PendingCommit building_;  // the next group
-  std::optional<std::chrono::steady_clock::time_point> building_since_;  // when it stopped being empty
+  Batcher batcher_;
   std::vector<ReceivedMessage> taken_;
-  std::chrono::steady_clock::time_point batch_deadline_;
-  EventCounter counter_;
-
-  // The hand-over to the committer lanes. Only lanes commit and check the database; the
-  // writer reads from the repository (recovery) only while nothing is in flight.
-  mutable std::mutex pipeline_mutex_;
-  std::condition_variable pipeline_cv_;
-  std::deque<InFlight> in_flight_;  // submitted, not yet committed, oldest first
-  std::uint64_t submitted_ = 0;     // serials handed out
-  std::uint64_t committed_ = 0;     // groups committed (and their results handed on), in order
-  bool committer_exit_ = false;
-  std::vector<std::unique_ptr<GroupSession>> sessions_;
-  std::vector<std::thread> lanes_;
-
-  std::atomic<bool> draining_{false};
-  bool drained_ = false;  // guarded by done_mutex_
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> abandon_{false};
+  std::vector<std::string> acknowledged_;
+  bool draining_ = false;  // copies of the requests, taken with the commands
+  bool stopping_ = false;
   std::thread thread_;
-  std::mutex done_mutex_;
-  std::condition_variable done_cv_;
-  bool done_ = false;
+
+  CommitterLanes lanes_;  // last: its threads call back into the members above
 };
 
 }  // namespace fls

@@ -15,8 +15,8 @@ class PgGroupSession final : public GroupSession {
   // Connects lazily: the first use, and the first after a failure, (re)connect.
   explicit PgGroupSession(std::string uri) : uri_(std::move(uri)) {}
 
-  bool begin(const CommitGroup& group) override;
-  void commit(const CommitGroup& group) override;
+  GroupOutcome begin(const CommitGroup& group) override;
+  GroupOutcome commit(const CommitGroup& group) override;
   void check_writable() override;
 
  private:
@@ -24,6 +24,9 @@ class PgGroupSession final : public GroupSession {
   // whatever state it was in (broken, or inside a failed transaction), the retry starts anew.
   template <typename Step>
   auto on_session(Step step);
+  // on_session for a step of the data path: its failure is a value.
+  template <typename Step>
+  GroupOutcome attempt(Step step);
 
   std::string uri_;
   std::unique_ptr<PqSession> session_;

@@ -1,6 +1,8 @@
 #pragma once
 // Wires the sidecar's units together: intake → queue → event writer → PostgreSQL, the KMS link,
-// the query worker and the health endpoint.
+// the query worker with the inquiry reader, and the health endpoint. A library, so that tests
+// can run the sidecar in their own process: with ports 0 in the configuration the kernel picks
+// free ones, and intake_port() and http_port() say which.
 //
 // Threads: one I/O thread runs the io_context (client sockets, the KMS WebSocket, HTTP); the
 // event writer has its own thread and connection; the query worker has its own thread and
@@ -10,6 +12,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -23,6 +26,7 @@
 #include "fls/kms/kms_client.h"
 #include "fls/pg/query_worker.h"
 #include "fls/store/event_writer.h"
+#include "fls/store/inquiry_reader.h"
 #include "fls/store/pg_event_repository.h"
 
 namespace fls {
@@ -34,6 +38,9 @@ class SidecarApp final : public KmsBackend {
 
   // Binds the ports and starts every thread. Throws if a port cannot be bound.
   void start();
+  // The ports bound by start(): the configured ones, or those the kernel picked for 0.
+  std::uint16_t intake_port() const { return intake_port_; }
+  std::uint16_t http_port() const { return http_port_; }
   // Blocks until SIGTERM or SIGINT.
   void wait_for_signal();
   // Stops accepting, stores what was received, closes the KMS link. False if the store did
@@ -61,6 +68,7 @@ class SidecarApp final : public KmsBackend {
   IntakeQueue queue_;
   PgEventRepository repository_;
   QueryWorker query_worker_;
+  InquiryReader inquiry_reader_;
   std::shared_ptr<KmsClient> kms_;
   std::unique_ptr<EventWriter> writer_;
   IntakeServer intake_;
@@ -68,6 +76,8 @@ class SidecarApp final : public KmsBackend {
   // Kept from the first signal to the end, so that a repeated one is logged, not fatal.
   std::optional<boost::asio::signal_set> signals_;
   std::thread io_thread_;
+  std::uint16_t intake_port_ = 0;
+  std::uint16_t http_port_ = 0;
 };
 
 }  // namespace fls
