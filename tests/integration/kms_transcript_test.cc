@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "admin_client.h"
+#include "counting_ids.h"
 #include "counting_keys.h"
 #include "fls/common/hex.h"
 #include "fls/kms/kms_client.h"
@@ -52,21 +53,6 @@ std::string golden_path() { return std::string(FLS_SOURCE_DIR) + "/tests/integra
 class FixedClock final : public Clock {
  public:
   EpochMillis now_ms() const override { return kNow; }
-};
-
-// UUIDs 5eed0000-… on the sidecar's side and c0de0000-… on the KMS's, counting up.
-class CountingIds final : public IdSource {
- public:
-  explicit CountingIds(std::string prefix) : prefix_(std::move(prefix)) {}
-  std::string next_uuid() override {
-    char tail[13];
-    std::snprintf(tail, sizeof tail, "%012u", ++count_);
-    return prefix_ + "-0000-4000-8000-" + tail;
-  }
-
- private:
-  std::string prefix_;
-  unsigned count_ = 0;
 };
 
 // Every text frame of the session, in the order the sidecar's I/O thread saw it go out or
@@ -199,7 +185,7 @@ TEST(KmsTranscript, ScriptedSessionMatchesTheRecordedFrames) {
   std::thread io_thread([&io] { io.run(); });
 
   FixedClock clock;
-  CountingIds kms_ids("c0de0000");
+  test::CountingIds kms_ids("c0de0000");  // the KMS's ids; the sidecar's start with 5eed0000
   test::CountingKeys keys;
   const kms::KeyVault vault(std::nullopt);
   QueryWorker db(database.uri());
@@ -231,7 +217,7 @@ TEST(KmsTranscript, ScriptedSessionMatchesTheRecordedFrames) {
 
   Transcript transcript;
   ScriptedBackend backend;
-  CountingIds sidecar_ids("5eed0000");
+  test::CountingIds sidecar_ids("5eed0000");
   KmsClientOptions client_options;
   client_options.url = *parse_kms_url("ws://127.0.0.1:" + std::to_string(port) + "/sidecar");
   client_options.url_text = "transcript";
