@@ -46,6 +46,8 @@ else
   cmake_options=(-DFLS_TESTS=ON)
   pg_name=.pg-test pg_port=55433
 fi
+# CI builds treat warnings as errors; a developer's build only shows them.
+[[ "${CI:-}" == true ]] && cmake_options+=(-DFLS_WERROR=ON)
 build="$(fls_build_dir)"
 export FLS_BUILD_DIR="$build" # absolute, for the tests
 
