@@ -26,7 +26,7 @@ while (($# > 0)); do
   case "$1" in
     --sanitize) sanitize=1 ;;
     -h | --help)
-      sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     --) shift; ctest_args+=("$@"); break ;;
