@@ -12,7 +12,7 @@
 # Environment: FLS_BUILD_DIR (default build; ignored with --sanitize, which uses
 # FLS_ASAN_BUILD_DIR, default build-asan), FLS_TEST_PG_DIR / FLS_TEST_PG_PORT (the test cluster;
 # default .pg-test on 55433, or .pg-test-asan on 55434, so they never meet the demo cluster
-# of scripts/pg.sh on 55432 nor each other). CI=true (as .ci/run sets it) builds with
+# of scripts/pg.sh on 55432 nor each other). With CI=true (as on the CI machine) it builds with
 # -DFLS_WERROR=ON: a compiler warning fails the run.
 set -euo pipefail
 
