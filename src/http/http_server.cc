@@ -287,8 +287,7 @@ HttpResponse metrics_response(std::string prometheus_text) {
 }
 
 HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, HttpHandler handler)
-    : io_(io),
-      shared_(std::make_shared<HttpServerShared>(HttpServerShared{std::move(options), std::move(handler)})),
+    : shared_(std::make_shared<HttpServerShared>(HttpServerShared{std::move(options), std::move(handler)})),
       acceptor_(io),
       accept_retry_(io) {}
 

@@ -92,7 +92,6 @@ class HttpServer {
  private:
   void do_accept();
   void refuse_over_limit(boost::asio::ip::tcp::socket socket, const std::string& remote);
-  boost::asio::io_context& io_;
   std::shared_ptr<HttpServerShared> shared_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_retry_;
