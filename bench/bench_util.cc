@@ -1,15 +1,11 @@
 #include "bench_util.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -19,9 +15,6 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <thread>
-
-extern char** environ;
 
 namespace flsbench {
 
@@ -47,43 +40,6 @@ void set_timeouts(int fd, std::chrono::milliseconds timeout) {
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-// Exit code, or 128 + signal, from a waitpid status.
-int decode_status(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
-
-// argv and envp arrays built before fork: the child must not allocate.
-struct ExecArgs {
-  std::vector<std::string> argv_strings, env_strings;
-  std::vector<char*> argv, envp;
-  void finish() {
-    for (auto& s : argv_strings) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-  }
-};
-
-// The child's side of a fork: stdin from /dev/null, the given stdout and stderr, no other
-// inherited descriptors, then the program (found on PATH when `search_path`). Allocates nothing.
-[[noreturn]] void exec_child(const ExecArgs& args, int stdout_fd, int stderr_fd, bool search_path) {
-  const int null_fd = open("/dev/null", O_RDONLY);
-  if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
-  dup2(stdout_fd, STDOUT_FILENO);
-  dup2(stderr_fd, STDERR_FILENO);
-  closefrom(3);
-  signal(SIGPIPE, SIG_DFL);
-  if (search_path) {
-    execvpe(args.argv[0], args.argv.data(), args.envp.data());
-  } else {
-    execve(args.argv[0], args.argv.data(), args.envp.data());
-  }
-  dprintf(STDERR_FILENO, "fls-bench: cannot execute %s: %s\n", args.argv[0], std::strerror(errno));
-  _exit(127);
-}
-
 }  // namespace
 
 void install_signal_handlers() {
@@ -97,21 +53,6 @@ void install_signal_handlers() {
 
 void check_interrupted() {
   if (g_interrupted) throw Failure("interrupted by a signal");
-}
-
-std::uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
-  sockaddr_in addr = loopback(0);
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const std::string error = std::strerror(errno);
-    close(fd);
-    throw std::runtime_error("cannot find a free port: " + error);
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 long read_status_kib(pid_t pid, const char* field) {
@@ -209,146 +150,6 @@ int http_get(std::uint16_t port, const std::string& path, std::string* body, std
   const int status = std::atoi(response.c_str() + space + 1);
   if (body != nullptr) *body = header_end == std::string::npos ? std::string() : response.substr(header_end + 4);
   return status;
-}
-
-Child::Child(std::string name, const std::string& binary, const std::map<std::string, std::string>& env,
-             const std::string& log_path)
-    : name_(std::move(name)), log_path_(log_path) {
-  ExecArgs args;
-  args.argv_strings.push_back(binary);
-  if (env.find("PATH") == env.end()) args.env_strings.push_back("PATH=/usr/bin:/bin");
-  for (const auto& [key, value] : env) args.env_strings.push_back(key + "=" + value);
-  args.finish();
-  const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0) throw std::runtime_error("cannot open " + log_path + ": " + std::strerror(errno));
-  const pid_t parent = getpid();
-  pid_ = fork();
-  if (pid_ == 0) {
-    // fls-bench dying (even by SIGKILL) must not leave a sidecar behind.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    exec_child(args, log_fd, log_fd, /*search_path=*/false);
-  }
-  const int fork_errno = errno;
-  close(log_fd);
-  if (pid_ < 0) throw std::runtime_error("fork failed: " + std::string(std::strerror(fork_errno)));
-}
-
-Child::~Child() {
-  try {
-    stop(std::chrono::seconds(25));
-  } catch (...) {
-  }
-}
-
-bool Child::alive() {
-  if (pid_ <= 0) return false;
-  int status = 0;
-  const pid_t r = waitpid(pid_, &status, WNOHANG);
-  if (r == pid_) {
-    status_ = decode_status(status);
-    pid_ = -1;
-    return false;
-  }
-  return r == 0;
-}
-
-int Child::stop(std::chrono::milliseconds grace, bool* killed) {
-  if (killed != nullptr) *killed = false;
-  if (!alive()) return status_;
-  const pid_t pid = pid_;
-  kill(pid, SIGTERM);
-  const auto deadline = Clock::now() + grace;
-  while (Clock::now() < deadline) {
-    if (!alive()) return status_;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  kill(pid, SIGKILL);
-  if (killed != nullptr) *killed = true;
-  int status = 0;
-  if (waitpid(pid, &status, 0) == pid) status_ = decode_status(status);
-  pid_ = -1;
-  return status_;
-}
-
-std::string Child::log_tail(std::size_t lines) const {
-  const std::string tail = tail_lines(read_file(log_path_), lines);
-  return tail.empty() ? "(empty)\n" : tail;
-}
-
-int run_command(const std::vector<std::string>& argv, const std::map<std::string, std::string>& overrides,
-                const std::string& log_path, std::chrono::milliseconds timeout, std::string* captured_stdout) {
-  ExecArgs args;
-  args.argv_strings = argv;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string entry = *e;
-    const auto eq = entry.find('=');
-    if (eq != std::string::npos && overrides.count(entry.substr(0, eq)) != 0) continue;
-    args.env_strings.push_back(entry);
-  }
-  for (const auto& [key, value] : overrides) args.env_strings.push_back(key + "=" + value);
-  args.finish();
-
-  const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0) throw std::runtime_error("cannot open " + log_path + ": " + std::strerror(errno));
-  int pipe_fds[2] = {-1, -1};
-  if (captured_stdout != nullptr && pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    close(log_fd);
-    throw std::runtime_error("pipe failed");
-  }
-  const pid_t pid = fork();
-  if (pid == 0) exec_child(args, captured_stdout != nullptr ? pipe_fds[1] : log_fd, log_fd, /*search_path=*/true);
-  close(log_fd);
-  if (pipe_fds[1] >= 0) close(pipe_fds[1]);
-  if (pid < 0) {
-    if (pipe_fds[0] >= 0) close(pipe_fds[0]);
-    throw std::runtime_error("fork failed");
-  }
-  const auto deadline = Clock::now() + timeout;
-  int status = 0;
-  bool reaped = false;
-  bool pipe_open = pipe_fds[0] >= 0;
-  while (true) {
-    if (pipe_open) {
-      pollfd pfd{pipe_fds[0], POLLIN, 0};
-      if (poll(&pfd, 1, 50) > 0) {
-        char buffer[4096];
-        const ssize_t n = read(pipe_fds[0], buffer, sizeof buffer);
-        if (n > 0) {
-          captured_stdout->append(buffer, static_cast<std::size_t>(n));
-        } else {
-          pipe_open = false;
-        }
-      }
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (!reaped && waitpid(pid, &status, WNOHANG) == pid) reaped = true;
-    if (reaped && !pipe_open) break;
-    if (Clock::now() >= deadline) {
-      if (!reaped) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-      }
-      if (pipe_fds[0] >= 0) close(pipe_fds[0]);
-      std::string command;
-      for (const auto& a : argv) command += (command.empty() ? "" : " ") + shell_quote(a);
-      throw Failure("'" + command + "' did not finish within " + std::to_string(timeout.count() / 1000) +
-                    " s; see " + log_path);
-    }
-  }
-  if (pipe_fds[0] >= 0) close(pipe_fds[0]);
-  return decode_status(status);
-}
-
-std::string with_database(const std::string& uri, const std::string& database) {
-  const auto scheme = uri.find("://");
-  const auto slash = uri.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  const auto query = uri.find('?', slash == std::string::npos ? 0 : slash);
-  std::string out = slash == std::string::npos ? uri.substr(0, query) : uri.substr(0, slash);
-  out += "/" + database;
-  if (query != std::string::npos) out += uri.substr(query);
-  return out;
 }
 
 std::string redact_uri(const std::string& uri) {

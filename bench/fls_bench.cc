@@ -36,12 +36,17 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "child_process.h"
+#include "fls/pg/migration.h"
+#include "fls/pg/migrator.h"
 #include "fls/pg/pq_session.h"
 #include "fls/signing/documents.h"
+#include "test_database.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using flsbench::Child;
+using fls::test::ChildProcess;
+using fls::test::TestDatabase;
 using flsbench::Clock;
 using flsbench::Failure;
 
@@ -50,8 +55,8 @@ extern char** environ;
 namespace {
 
 constexpr const char* kSourceDir = FLS_SOURCE_DIR;
-constexpr const char* kKmsBinary = FLS_KMS_BINARY;
-constexpr const char* kSidecarBinary = FLS_SIDECAR_BINARY;
+using fls::test::kKmsBinary;
+using fls::test::kSidecarBinary;
 
 constexpr const char* kPrivatePgDir = "/tmp/fls-bench-pg";
 constexpr const char* kPrivatePgPort = "55440";
@@ -255,33 +260,6 @@ std::string now_timestamp() {
 
 long long scalar(pqxx::transaction_base& tx, const std::string& sql) { return tx.exec(sql)[0][0].as<long long>(); }
 
-// A database created for one run and dropped (WITH (FORCE)) when it goes out of scope.
-class Database {
- public:
-  Database(std::string admin_uri, std::string name) : admin_uri_(std::move(admin_uri)), name_(std::move(name)) {
-    pqxx::connection conn(admin_uri_);
-    pqxx::nontransaction tx(conn);
-    tx.exec("CREATE DATABASE " + tx.quote_name(name_));
-    uri_ = flsbench::with_database(admin_uri_, name_);
-  }
-  ~Database() {
-    try {
-      pqxx::connection conn(admin_uri_);
-      pqxx::nontransaction tx(conn);
-      tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
-    } catch (const std::exception& e) {
-      std::cerr << "fls-bench: could not drop database " << name_ << ": " << e.what() << "\n";
-    }
-  }
-  Database(const Database&) = delete;
-  Database& operator=(const Database&) = delete;
-  const std::string& uri() const { return uri_; }
-  const std::string& name() const { return name_; }
-
- private:
-  std::string admin_uri_, name_, uri_;
-};
-
 // The cluster the runs use: the given URI, or a private one started (and stopped) here.
 class Cluster {
  public:
@@ -301,14 +279,14 @@ class Cluster {
               << " FLS_PG_PORT=" << kPrivatePgPort << " bash " << pg_script() << " start" << std::endl;
     started_ = true;  // stop it even when start failed half-way
     try {
-      const int rc = flsbench::run_command({"bash", pg_script(), "start"}, env(), log_, 180s);
+      const int rc = run_pg_script({"start"}, 180s);
       if (rc != 0) {
         throw Failure("scripts/pg.sh start failed (exit " + std::to_string(rc) + "):\n" +
                       flsbench::tail_lines(flsbench::read_file(log_), 20));
       }
       std::string out;
-      if (flsbench::run_command({"bash", pg_script(), "uri", "postgres"}, env(), log_, 30s, &out) != 0) {
-        throw Failure("scripts/pg.sh uri failed:\n" + flsbench::tail_lines(flsbench::read_file(log_), 20));
+      if (run_pg_script({"uri", "postgres"}, 30s, &out) != 0) {
+        throw Failure("scripts/pg.sh uri failed:\n" + flsbench::tail_lines(out, 20));
       }
       while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) out.pop_back();
       admin_uri_ = out;
@@ -323,7 +301,7 @@ class Cluster {
     if (!started_) return;
     started_ = false;
     try {
-      const int rc = flsbench::run_command({"bash", pg_script(), "stop"}, env(), log_, 120s);
+      const int rc = run_pg_script({"stop"}, 120s);
       if (rc != 0) std::cerr << "fls-bench: scripts/pg.sh stop failed (exit " << rc << "), see " << log_ << "\n";
     } catch (const std::exception& e) {
       std::cerr << "fls-bench: scripts/pg.sh stop: " << e.what() << "\n";
@@ -336,6 +314,21 @@ class Cluster {
 
  private:
   static std::string pg_script() { return std::string(kSourceDir) + "/scripts/pg.sh"; }
+  // bash scripts/pg.sh <args> with fls-bench's environment plus env(); stdout and stderr are
+  // appended to log_, or returned in *output when it is given. Throws Failure (the script is
+  // killed) when it takes longer than `timeout`.
+  int run_pg_script(std::vector<std::string> args, std::chrono::seconds timeout, std::string* output = nullptr) {
+    args.insert(args.begin(), pg_script());
+    std::string command = "bash";
+    for (const auto& a : args) command += " " + flsbench::shell_quote(a);
+    const auto [status, text] =
+        fls::test::run_to_end("bash", env(), args, timeout, {output != nullptr ? "" : log_, /*inherit_environment=*/true});
+    if (status == -1) {
+      throw Failure("'" + command + "' did not finish within " + std::to_string(timeout.count()) + " s; see " + log_);
+    }
+    if (output != nullptr) *output = text;
+    return status;
+  }
   static std::map<std::string, std::string> env() {
     return {{"FLS_PG_DIR", kPrivatePgDir}, {"FLS_PG_PORT", kPrivatePgPort}};
   }
@@ -346,22 +339,28 @@ class Cluster {
 // ---------------------------------------------------------------------------------------------
 // The system under test
 
-void wait_http_ok(Child& child, std::uint16_t port, const std::string& path, std::chrono::seconds bound) {
+// The last lines of a child's log, for error messages.
+std::string log_tail(const ChildProcess& child) {
+  const std::string tail = flsbench::tail_lines(child.output(), 15);
+  return tail.empty() ? "(empty)\n" : tail;
+}
+
+void wait_http_ok(const std::string& name, ChildProcess& child, std::uint16_t port, const std::string& path,
+                  std::chrono::seconds bound) {
   const auto start = Clock::now();
   int last = -1;
   while (true) {
     flsbench::check_interrupted();
-    if (!child.alive()) {
-      throw Failure(child.name() + " exited (status " + std::to_string(child.exit_status()) +
-                    ") before GET " + path + " answered 200; last lines of " + child.log_path() + ":\n" +
-                    child.log_tail());
+    if (!child.running()) {
+      throw Failure(name + " exited (status " + std::to_string(child.exit_status()) + ") before GET " + path +
+                    " answered 200; last lines of " + child.output_path() + ":\n" + log_tail(child));
     }
     last = flsbench::http_get(port, path, nullptr, 1s);
     if (last == 200) return;
     if (Clock::now() - start > bound) {
-      throw Failure(child.name() + ": GET http://127.0.0.1:" + std::to_string(port) + path + " did not answer 200 within " +
+      throw Failure(name + ": GET http://127.0.0.1:" + std::to_string(port) + path + " did not answer 200 within " +
                     std::to_string(bound.count()) + " s (last answer: " + (last < 0 ? "none" : std::to_string(last)) +
-                    "); last lines of " + child.log_path() + ":\n" + child.log_tail());
+                    "); last lines of " + child.output_path() + ":\n" + log_tail(child));
     }
     std::this_thread::sleep_for(100ms);
   }
@@ -370,25 +369,25 @@ void wait_http_ok(Child& child, std::uint16_t port, const std::string& path, std
 // fls-kms and the sidecar, started in that order and stopped in reverse.
 struct Services {
   std::uint16_t kms_port = 0, intake_port = 0, health_port = 0;
-  std::optional<Child> kms, sidecar;
+  std::optional<ChildProcess> kms, sidecar;
   int kms_exit = -1, sidecar_exit = -1;
   bool sidecar_killed = false, kms_killed = false;
 
   Services(const std::string& sidecar_uri, const std::string& kms_uri, int batch_size, long max_message,
            long max_connections, const std::string& log_prefix) {
-    kms_port = flsbench::free_port();
-    kms.emplace("fls-kms", kKmsBinary,
+    kms_port = fls::test::free_port();
+    kms.emplace(kKmsBinary,
                 std::map<std::string, std::string>{{"KMS_DATABASE_URI", kms_uri},
                                                    {"KMS_DEV_MODE", "true"},
                                                    {"KMS_PORT", std::to_string(kms_port)},
                                                    {"KMS_BIND_ADDRESS", "127.0.0.1"},
                                                    {"KMS_LOG_LEVEL", "warn"}},
-                log_prefix + "kms.log");
-    wait_http_ok(*kms, kms_port, "/health", kReadyTimeout);
+                std::vector<std::string>{}, fls::test::ChildOptions{log_prefix + "kms.log"});
+    wait_http_ok("fls-kms", *kms, kms_port, "/health", kReadyTimeout);
 
-    intake_port = flsbench::free_port();
+    intake_port = fls::test::free_port();
     do {
-      health_port = flsbench::free_port();
+      health_port = fls::test::free_port();
     } while (health_port == intake_port);
     std::map<std::string, std::string> env{{"SIDE_DATABASE_URI", sidecar_uri},
                                            {"SIDE_KMS__URL", "ws://127.0.0.1:" + std::to_string(kms_port) + "/sidecar"},
@@ -408,17 +407,18 @@ struct Services {
       const auto eq = entry.find('=');
       if (entry.rfind("SIDE_", 0) == 0 && eq != std::string::npos) env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
     }
-    sidecar.emplace("forensic-logging-sidecar", kSidecarBinary, env, log_prefix + "sidecar.log");
-    wait_http_ok(*sidecar, health_port, "/ready", kReadyTimeout);
+    sidecar.emplace(kSidecarBinary, env, std::vector<std::string>{}, fls::test::ChildOptions{log_prefix + "sidecar.log"});
+    wait_http_ok("forensic-logging-sidecar", *sidecar, health_port, "/ready", kReadyTimeout);
   }
 
   void stop() {
-    if (sidecar) sidecar_exit = sidecar->stop(kStopGrace, &sidecar_killed);
-    if (kms) kms_exit = kms->stop(kStopGrace, &kms_killed);
+    if (sidecar) sidecar_exit = sidecar->terminate(kStopGrace, &sidecar_killed);
+    if (kms) kms_exit = kms->terminate(kStopGrace, &kms_killed);
   }
   ~Services() {
-    sidecar.reset();  // the sidecar first: it delivers its last batch to the KMS on SIGTERM
-    kms.reset();
+    // The sidecar first: it delivers its last batch to the KMS on SIGTERM.
+    if (sidecar) sidecar->terminate(kStopGrace);
+    if (kms) kms->terminate(kStopGrace);
   }
 };
 
@@ -600,25 +600,15 @@ struct RunResult {
   std::string logs;
 };
 
-std::vector<fs::path> migration_files() {
-  std::vector<fs::path> files;
-  const fs::path dir = fs::path(kSourceDir) / "migrations" / "sidecar";
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".sql") files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  if (files.empty()) throw std::runtime_error("no migrations in " + dir.string());
-  return files;
-}
-
 // The two baselines, against a fresh database with the sidecar's schema.
 void run_baselines(const std::string& uri, const RunSpec& spec, RunResult& r) {
   pqxx::connection conn(uri);
   std::mt19937_64 rng(std::random_device{}());
   const std::string sidecar_id = uuid4(rng), batch_id = uuid4(rng);
+  // The sidecar's schema, applied as the sidecar applies it.
+  fls::apply_migrations(conn, "sidecar_schema_migrations", fls::migrations::sidecar());
   {
     pqxx::work tx(conn);
-    for (const auto& file : migration_files()) tx.exec(flsbench::read_file(file.string()));
     tx.exec("INSERT INTO sidecars (sidecar_id, service_name, version, batch_public_key, created) VALUES (" +
             tx.quote(sidecar_id) + ", 'fls-bench', 'bench', repeat('0', 64), now())");
     tx.exec("INSERT INTO batches (batch_id, sidecar_id) VALUES (" + tx.quote(batch_id) + ", " + tx.quote(sidecar_id) + ")");
@@ -809,12 +799,12 @@ RunResult run_one(const RunSpec& spec, int index, const std::string& admin_uri, 
   r.logs = log_prefix + "{kms,sidecar}.log";
   const auto poll_interval = std::chrono::milliseconds(poll_ms);
   try {
-    Database sidecar_db(admin_uri, prefix + "_sidecar");
-    Database kms_db(admin_uri, prefix + "_kms");
-    Database base_db(admin_uri, prefix + "_base");
+    TestDatabase sidecar_db(admin_uri, prefix + "_sidecar");
+    TestDatabase kms_db(admin_uri, prefix + "_kms");
+    TestDatabase base_db(admin_uri, prefix + "_base");
     {
       Services services(sidecar_db.uri(), kms_db.uri(), spec.batch_size, spec.size, spec.connections, log_prefix);
-      Child& sidecar = *services.sidecar;
+      ChildProcess& sidecar = *services.sidecar;
       const pid_t pid = sidecar.pid();
       std::this_thread::sleep_for(300ms);  // let start-up work settle before reading "idle"
       const long idle_kib = flsbench::read_status_kib(pid, "VmRSS");
@@ -871,16 +861,16 @@ RunResult run_one(const RunSpec& spec, int index, const std::string& admin_uri, 
         }
         const std::string reached = "events " + std::to_string(count) + "/" + std::to_string(total) + ", writers done " +
                                     std::to_string(writers.finished()) + "/" + std::to_string(spec.connections);
-        if (!sidecar.alive()) {
+        if (!sidecar.running()) {
           throw Failure("the sidecar exited (status " + std::to_string(sidecar.exit_status()) + ") at " + reached +
-                        "; last lines of " + sidecar.log_path() + ":\n" + sidecar.log_tail());
+                        "; last lines of " + sidecar.output_path() + ":\n" + log_tail(sidecar));
         }
         if (const std::string error = writers.error(); !error.empty()) {
           // A sidecar that died resets the connections before it can be reaped: give it a moment.
           std::this_thread::sleep_for(300ms);
-          if (!sidecar.alive()) {
+          if (!sidecar.running()) {
             throw Failure("the sidecar exited (status " + std::to_string(sidecar.exit_status()) + ") at " + reached +
-                          "; last lines of " + sidecar.log_path() + ":\n" + sidecar.log_tail());
+                          "; last lines of " + sidecar.output_path() + ":\n" + log_tail(sidecar));
           }
           throw Failure("client " + error + " at " + reached);
         }
@@ -907,7 +897,7 @@ RunResult run_one(const RunSpec& spec, int index, const std::string& admin_uri, 
           t_ack = now;
           break;
         }
-        if (!sidecar.alive()) {
+        if (!sidecar.running()) {
           throw Failure("the sidecar exited (status " + std::to_string(sidecar.exit_status()) +
                         ") while batches were open or unacknowledged");
         }
@@ -1010,8 +1000,8 @@ IdleResult run_idle(long n, int batch_size, const std::string& admin_uri, const 
   std::vector<int> fds;
   try {
     const std::string prefix = "fls_bench_" + std::to_string(getpid()) + "_idle";
-    Database sidecar_db(admin_uri, prefix + "_sidecar");
-    Database kms_db(admin_uri, prefix + "_kms");
+    TestDatabase sidecar_db(admin_uri, prefix + "_sidecar");
+    TestDatabase kms_db(admin_uri, prefix + "_kms");
     Services services(sidecar_db.uri(), kms_db.uri(), batch_size, 0, n, tmp_dir + "/idle-");
     const pid_t pid = services.sidecar->pid();
     std::this_thread::sleep_for(300ms);
