@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "fls/pg/connection_policy.h"
 #include "fls/pg/pg_connection.h"
 
 namespace fls {
@@ -40,7 +41,7 @@ void QueryWorker::run() {
     }
     if (connection_ && !connection_->is_open()) connection_.reset();
     if (!connection_) connection_ = connect_with_retry(uri_, "query worker", stopping_);
-    if (!connection_) return;
+    if (!connection_ && !(connection_ = connect_to_finish())) return;
     try {
       job.second(*connection_);
     } catch (const pqxx::broken_connection& e) {
@@ -49,6 +50,24 @@ void QueryWorker::run() {
     } catch (const std::exception& e) {
       spdlog::error("{} failed: {}", job.first, e.what());
     }
+  }
+}
+
+std::unique_ptr<pqxx::connection> QueryWorker::connect_to_finish() {
+  std::size_t queued = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (!finish_queued_) return nullptr;  // stopped without finishing: the queue is dropped
+    queued = jobs_.size() + 1;            // with the one taken
+  }
+  // Stopping with queued jobs to finish: the retries ended when the stop began, so one more
+  // attempt, bounded by the connection policy's connect_timeout.
+  try {
+    return std::make_unique<pqxx::connection>(with_connection_policy(uri_));
+  } catch (const std::exception& e) {
+    spdlog::error("query worker cannot connect to finish its {} queued job(s), which are not run: {}", queued,
+                  e.what());
+    return nullptr;
   }
 }
 

@@ -163,13 +163,12 @@ TEST(QueryWorker, StopFinishingQueuedRunsThemFirst) {
 namespace fls {
 namespace {
 
-// DISABLED: a bug. stop(finish_queued=true) promises to run the queued jobs, but when the
-// worker has no open connection at that moment (none made yet, or the last one broke),
-// run() asks connect_with_retry() for one with stopping_ already set, gets none and returns:
-// every queued job is dropped silently, and PgKmsStore's callbacks for them (done or failed,
-// "exactly one" per kms_store.h) never run. Here the jobs are posted and stop(true) is called
+// stop(finish_queued=true) runs the queued jobs even when the worker has no open connection at
+// that moment (none made yet, or the last one broke): its retries end when the stop begins, so
+// it connects once more for them. Without that, every queued job was dropped silently, and
+// PgKmsStore's callbacks for them never ran. Here the jobs are posted and stop(true) is called
 // before the worker's thread has connected.
-TEST(QueryWorker, DISABLED_StopFinishingQueuedRunsJobsPostedBeforeTheFirstConnection) {
+TEST(QueryWorker, StopFinishingQueuedRunsJobsPostedBeforeTheFirstConnection) {
   test::TestDatabase db;
   QueryWorker worker(db.uri());
   worker.start();

@@ -31,6 +31,7 @@ class QueryWorker {
 
  private:
   void run();
+  std::unique_ptr<pqxx::connection> connect_to_finish();
 
   std::string uri_;
   std::mutex mutex_;
