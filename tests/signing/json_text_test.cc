@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "repeat.h"
+
 namespace fls {
 namespace {
 
@@ -16,11 +18,7 @@ std::string json_string(std::string_view utf8) {
   return out;
 }
 
-std::string repeat(std::string_view text, int times) {
-  std::string out;
-  for (int i = 0; i < times; ++i) out += text;
-  return out;
-}
+using test::repeat;
 
 // ---- append_json_string, against nlohmann::json as an independent implementation ----
 

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "repeat.h"
+
 namespace fls {
 namespace {
 
@@ -19,11 +21,7 @@ std::string utf8_decoded(std::string_view bytes) {
   return out;
 }
 
-std::string repeat(std::string_view text, int times) {
-  std::string out;
-  for (int i = 0; i < times; ++i) out += text;
-  return out;
-}
+using test::repeat;
 
 // ---- append_utf8_decoded / is_valid_utf8 (WHATWG maximal subparts, as Node's Buffer) ----
 
