@@ -362,6 +362,18 @@ TEST_F(KmsClientTest, ReconnectsAfterACloseAndRegistersWithANewId) {
   EXPECT_EQ(backend_.registrations, (std::vector<std::string>{first, second}));
 }
 
+// The KMS may already hold an id whose registration was cut off (40001): never offer it again.
+TEST_F(KmsClientTest, AConnectionLostDuringRegistrationReconnectsWithANewId) {
+  start();
+  answer_register(keys_);  // challenging
+  transport().peer_closes();
+  pump();
+  ASSERT_TRUE(run_until([&] { return sent_with("register").size() == 2; }));
+  const auto registers = sent_with("register");
+  EXPECT_NE(registers[1]["params"]["id"], registers[0]["params"]["id"]);
+  EXPECT_TRUE(backend_.registrations.empty());
+}
+
 TEST_F(KmsClientTest, StopDoesNotReconnect) {
   start();
   register_fully();
