@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "counting_ids.h"
+#include "fake_ws_transport.h"
 #include "fls/common/clock.h"
 #include "fls/common/ids.h"
 #include "fls/kms/kms_client.h"
@@ -73,35 +74,6 @@ void check_sent(const std::string& text, Sent& sent) {
   }
   sent.messages.push_back(std::move(message));
 }
-
-// connect() opens at once; close() reports on_closed later, on the io_context, like the real one.
-class FakeTransport final : public fls::WsTransport {
- public:
-  FakeTransport(asio::io_context& io, fls::WsEvents events, Sent& sent)
-      : io_(io), events_(std::move(events)), sent_(sent) {}
-
-  void connect(std::chrono::milliseconds) override {
-    if (events_.on_activity) events_.on_activity();
-    if (events_.on_open) events_.on_open();
-  }
-  void send(std::string text) override { check_sent(text, sent_); }
-  void ping(const std::string&) override {}
-  void close() override {
-    if (closed_) return;
-    closed_ = true;
-    asio::post(io_, [on_closed = events_.on_closed] {
-      if (on_closed) on_closed("closed by the fuzz target");
-    });
-  }
-  std::size_t queued_bytes() const override { return 0; }
-  void when_flushed(std::function<void()> done) override { asio::post(io_, std::move(done)); }
-
- private:
-  asio::io_context& io_;
-  fls::WsEvents events_;
-  Sent& sent_;
-  bool closed_ = false;
-};
 
 class FakeClock final : public fls::Clock {
  public:
@@ -205,7 +177,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     options.reconnect_interval = std::chrono::milliseconds(0);
 
     auto factory = [&io, &sent](fls::WsEvents events) -> std::shared_ptr<fls::WsTransport> {
-      return std::make_shared<FakeTransport>(io, std::move(events), sent);
+      return std::make_shared<fls::test::FakeWsTransport>(io, std::move(events),
+                                                          [&sent](const std::string& text) { check_sent(text, sent); });
     };
     auto client = std::make_shared<fls::KmsClient>(io, factory, clock, ids, backend, std::move(options));
     client->start();
