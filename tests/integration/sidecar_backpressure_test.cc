@@ -129,7 +129,11 @@ TEST_F(SidecarBackpressureTest, AStalledStoreHoldsTheClientWithinTheBoundAndLose
   pqxx::work lock(blocker);
   lock.exec("LOCK TABLE events IN ACCESS EXCLUSIVE MODE");
 
-  constexpr int kMessages = 8000;  // 8 MB of 1 KiB messages: eight times the bound
+  // 48 MB of 1 KiB messages: far more than the bound and than the kernel's buffers on both ends
+  // of a loopback connection together (tcp_rmem's maximum is 32 MiB on some machines, and the
+  // receive buffer grows while the intake still reads), so the client can only finish once
+  // the store resumes.
+  constexpr int kMessages = 48'000;
   std::atomic<bool> client_done{false};
   std::thread client([&] {
     std::vector<std::string> messages;
