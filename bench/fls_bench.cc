@@ -5,13 +5,13 @@
 // measures throughput (first byte sent -> last event committed), the delay until every batch
 // is acknowledged by the KMS, the sidecar's RSS and CPU time. Two baselines run against a fresh
 // database with the same schema: a raw COPY of the same rows, in the binary format the sidecar
-// itself uses (the ceiling), and one INSERT per transaction (the naive design). It checks completeness (every event stored, every batch
-// closed and acknowledged, the KMS holding as many batches as the sidecar) and exits non-zero
-// when something is missing. It reports timings; it never asserts them.
+// itself uses (the ceiling), and one INSERT per transaction (the naive design). It checks completeness (every event
+// stored, every batch closed and acknowledged, the KMS holding as many batches as the sidecar) and exits non-zero when
+// something is missing. It reports timings; it never asserts them.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -61,12 +61,12 @@ using fls::test::kSidecarBinary;
 constexpr const char* kPrivatePgDir = "/tmp/fls-bench-pg";
 constexpr const char* kPrivatePgPort = "55440";
 
-constexpr auto kReadyTimeout = 30s;        // KMS /health and sidecar /ready
-constexpr auto kStallTimeout = 30s;        // no new committed event for this long: give up
-constexpr auto kAckTimeout = 60s;          // after the last event is committed, until all batches are acknowledged
-constexpr auto kStopGrace = 25s;           // SIGTERM -> SIGKILL
-constexpr auto kInsertBound = 120s;        // the INSERT baseline stops here (and reports what it did)
-constexpr auto kCopyBound = 600s;          // the COPY baseline fails beyond this
+constexpr auto kReadyTimeout = 30s;  // KMS /health and sidecar /ready
+constexpr auto kStallTimeout = 30s;  // no new committed event for this long: give up
+constexpr auto kAckTimeout = 60s;    // after the last event is committed, until all batches are acknowledged
+constexpr auto kStopGrace = 25s;     // SIGTERM -> SIGKILL
+constexpr auto kInsertBound = 120s;  // the INSERT baseline stops here (and reports what it did)
+constexpr auto kCopyBound = 600s;    // the COPY baseline fails beyond this
 constexpr long long kSweepBytesCap = 100'000'000;  // total payload bytes per sweep run
 constexpr long kInsertRows = 5000;
 
@@ -250,8 +250,8 @@ std::string now_timestamp() {
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03d+00", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03d+00", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
   return buf;
 }
 
@@ -321,8 +321,8 @@ class Cluster {
     args.insert(args.begin(), pg_script());
     std::string command = "bash";
     for (const auto& a : args) command += " " + flsbench::shell_quote(a);
-    const auto [status, text] =
-        fls::test::run_to_end("bash", env(), args, timeout, {output != nullptr ? "" : log_, /*inherit_environment=*/true});
+    const auto [status, text] = fls::test::run_to_end("bash", env(), args, timeout,
+                                                      {output != nullptr ? "" : log_, /*inherit_environment=*/true});
     if (status == -1) {
       throw Failure("'" + command + "' did not finish within " + std::to_string(timeout.count()) + " s; see " + log_);
     }
@@ -405,9 +405,11 @@ struct Services {
     for (char** e = environ; *e != nullptr; ++e) {
       const std::string entry = *e;
       const auto eq = entry.find('=');
-      if (entry.rfind("SIDE_", 0) == 0 && eq != std::string::npos) env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+      if (entry.rfind("SIDE_", 0) == 0 && eq != std::string::npos)
+        env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
     }
-    sidecar.emplace(kSidecarBinary, env, std::vector<std::string>{}, fls::test::ChildOptions{log_prefix + "sidecar.log"});
+    sidecar.emplace(kSidecarBinary, env, std::vector<std::string>{},
+                    fls::test::ChildOptions{log_prefix + "sidecar.log"});
     wait_http_ok("forensic-logging-sidecar", *sidecar, health_port, "/ready", kReadyTimeout);
   }
 
@@ -526,8 +528,9 @@ class LoadWriters {
         if (!abort_) {
           std::lock_guard lock(mutex_);
           if (error_.empty()) {
-            error_ = std::string("send failed: ") +
-                     (errno == EAGAIN || errno == EWOULDBLOCK ? "the sidecar read nothing for 30 s" : std::strerror(errno));
+            error_ =
+                std::string("send failed: ") +
+                (errno == EAGAIN || errno == EWOULDBLOCK ? "the sidecar read nothing for 30 s" : std::strerror(errno));
           }
         }
         return false;
@@ -611,7 +614,8 @@ void run_baselines(const std::string& uri, const RunSpec& spec, RunResult& r) {
     pqxx::work tx(conn);
     tx.exec("INSERT INTO sidecars (sidecar_id, service_name, version, batch_public_key, created) VALUES (" +
             tx.quote(sidecar_id) + ", 'fls-bench', 'bench', repeat('0', 64), now())");
-    tx.exec("INSERT INTO batches (batch_id, sidecar_id) VALUES (" + tx.quote(batch_id) + ", " + tx.quote(sidecar_id) + ")");
+    tx.exec("INSERT INTO batches (batch_id, sidecar_id) VALUES (" + tx.quote(batch_id) + ", " + tx.quote(sidecar_id) +
+            ")");
     tx.commit();
   }
   const long long total = spec.total();
@@ -668,10 +672,12 @@ void run_baselines(const std::string& uri, const RunSpec& spec, RunResult& r) {
   {
     pqxx::work tx(conn);
     const long long copied = scalar(tx, "SELECT count(*) FROM events");
-    r.copy_wal_mb =
-        static_cast<double>(scalar(tx, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), " + tx.quote(wal_before) + ")::bigint")) / 1e6;
+    r.copy_wal_mb = static_cast<double>(scalar(
+                        tx, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), " + tx.quote(wal_before) + ")::bigint")) /
+                    1e6;
     r.copy_events_mb = static_cast<double>(scalar(tx, "SELECT pg_total_relation_size('events')")) / 1e6;
-    if (copied != total) r.note += "COPY baseline stored " + std::to_string(copied) + " rows, not " + std::to_string(total) + "; ";
+    if (copied != total)
+      r.note += "COPY baseline stored " + std::to_string(copied) + " rows, not " + std::to_string(total) + "; ";
     tx.exec("TRUNCATE events");
     tx.commit();
   }
@@ -725,8 +731,8 @@ void run_baselines(const std::string& uri, const RunSpec& spec, RunResult& r) {
                           [&](fls::BinaryCopyWriter& out) {
                             for (long long row = first; row < end; ++row) {
                               const Row& stored = rows[static_cast<std::size_t>(row - first)];
-                              maker.write(static_cast<int>(row / spec.messages),
-                                          static_cast<long>(row % spec.messages), payload.data());
+                              maker.write(static_cast<int>(row / spec.messages), static_cast<long>(row % spec.messages),
+                                          payload.data());
                               out.row(7);
                               out.uuid(stored.event_id);
                               out.uuid(sidecar_id);
@@ -744,7 +750,8 @@ void run_baselines(const std::string& uri, const RunSpec& spec, RunResult& r) {
     r.copy_batched_rows_s = static_cast<double>(total) / batched_s;
     pqxx::work tx(conn);
     tx.exec("TRUNCATE events, batches CASCADE");
-    tx.exec("INSERT INTO batches (batch_id, sidecar_id) VALUES (" + tx.quote(batch_id) + ", " + tx.quote(sidecar_id) + ")");
+    tx.exec("INSERT INTO batches (batch_id, sidecar_id) VALUES (" + tx.quote(batch_id) + ", " + tx.quote(sidecar_id) +
+            ")");
     tx.commit();
   }
 
@@ -859,8 +866,9 @@ RunResult run_one(const RunSpec& spec, int index, const std::string& admin_uri, 
           last_count = count;
           last_progress = now;
         }
-        const std::string reached = "events " + std::to_string(count) + "/" + std::to_string(total) + ", writers done " +
-                                    std::to_string(writers.finished()) + "/" + std::to_string(spec.connections);
+        const std::string reached = "events " + std::to_string(count) + "/" + std::to_string(total) +
+                                    ", writers done " + std::to_string(writers.finished()) + "/" +
+                                    std::to_string(spec.connections);
         if (!sidecar.running()) {
           throw Failure("the sidecar exited (status " + std::to_string(sidecar.exit_status()) + ") at " + reached +
                         "; last lines of " + sidecar.output_path() + ":\n" + log_tail(sidecar));
@@ -909,8 +917,9 @@ RunResult run_one(const RunSpec& spec, int index, const std::string& admin_uri, 
         std::this_thread::sleep_until(next);
       }
       const long long cpu_after = flsbench::read_cpu_ticks(pid);
-      r.wal_mb = static_cast<double>(scalar(poll, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), " + poll.quote(wal_before) +
-                                                     ")::bigint")) / 1e6;
+      r.wal_mb = static_cast<double>(scalar(
+                     poll, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), " + poll.quote(wal_before) + ")::bigint")) /
+                 1e6;
       const long long kms_cpu_after = flsbench::read_cpu_ticks(services.kms->pid());
       if (kms_cpu_before >= 0 && kms_cpu_after >= 0) {
         r.kms_cpu_s = static_cast<double>(kms_cpu_after - kms_cpu_before) / static_cast<double>(sysconf(_SC_CLK_TCK));
@@ -1107,14 +1116,15 @@ int main(int argc, char** argv) {
   // As typed, except that a database password is shown as ***.
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
-    command += (i ? " " : "") + flsbench::shell_quote(arg.find("://") != std::string::npos ? flsbench::redact_uri(arg) : arg);
+    command +=
+        (i ? " " : "") + flsbench::shell_quote(arg.find("://") != std::string::npos ? flsbench::redact_uri(arg) : arg);
   }
   const auto machine = flsbench::describe_machine();
   std::cout << "fls-bench\n"
             << "command:  " << command << "\n"
-            << "machine:  " << machine.cpus << " CPUs (nproc), " << machine.model << ", " << fixed(machine.memory_gib, 1)
-            << " GiB RAM, " << machine.kernel << ", load average " << fixed(flsbench::load_average(), 2)
-            << " at start\n"
+            << "machine:  " << machine.cpus << " CPUs (nproc), " << machine.model << ", "
+            << fixed(machine.memory_gib, 1) << " GiB RAM, " << machine.kernel << ", load average "
+            << fixed(flsbench::load_average(), 2) << " at start\n"
             << "binaries: " << kSidecarBinary << ", " << kKmsBinary << "\n";
 
   char tmp_template[] = "/tmp/fls-bench-XXXXXX";
@@ -1153,29 +1163,31 @@ int main(int argc, char** argv) {
       const auto& r = results.back();
       if (!std::isnan(r.commit_s)) {
         std::cout << "  sent in " << fixed(r.send_s, 2) << " s, all committed after " << fixed(r.commit_s, 2)
-                << " s, all acknowledged " << fixed(r.ack_after_commit_s, 2) << " s after the last commit ("
-                << fixed(r.ack_after_sent_s, 2) << " s after the last send)\n"
-                << "  events " << r.events << ", batches " << r.batches << " (KMS holds " << r.kms_batches
-                << "), sidecar CPU " << fixed(r.cpu_s, 2) << " s, fls-kms CPU " << fixed(r.kms_cpu_s, 2)
-                << " s, VmHWM " << fixed(r.hwm_mib, 1) << " MiB, exit status sidecar " << r.sidecar_exit
-                << " / fls-kms " << r.kms_exit << "\n"
-                << "  sidecar writer: " << fixed(r.commits, 0) << " commits since start, "
-                << fixed(static_cast<double>(r.spec.total()) / r.commits, 0) << " events per commit on average, "
-                << fixed(r.commit_sum_s, 2) << " s inside commits, summed over the committer lanes (of "
-                << fixed(r.commit_s, 2) << " s to commit everything)\n"
-                << "  machine: load average " << fixed(r.load_before, 2) << " before the run, all CPUs "
-                << fixed(r.machine_busy_pct, 0) << "% busy while loading (sidecar, fls-kms, PostgreSQL, fls-bench, "
-                << "anything else)\n"
-                << "  COPY " << fixed(r.copy_rows_s, 0) << " rows/s, COPY with batch documents "
-                << fixed(r.copy_batched_rows_s, 0) << " rows/s (sidecar "
-                << fixed(r.msgs_per_s / r.copy_batched_rows_s, 2) << "x that), INSERT " << fixed(r.insert_rows_s, 0)
-                << " rows/s (" << r.insert_rows << " rows)\n"
-                << "  PostgreSQL: the sidecar run wrote " << fixed(r.wal_mb, 1) << " MB of WAL (cluster-wide, KMS included), "
-                << "its events table is " << fixed(r.events_mb, 1) << " MB and batches " << fixed(r.batches_mb, 1)
-                << " MB; the COPY baseline wrote " << fixed(r.copy_wal_mb, 1) << " MB of WAL for an events table of "
-                << fixed(r.copy_events_mb, 1) << " MB\n";
+                  << " s, all acknowledged " << fixed(r.ack_after_commit_s, 2) << " s after the last commit ("
+                  << fixed(r.ack_after_sent_s, 2) << " s after the last send)\n"
+                  << "  events " << r.events << ", batches " << r.batches << " (KMS holds " << r.kms_batches
+                  << "), sidecar CPU " << fixed(r.cpu_s, 2) << " s, fls-kms CPU " << fixed(r.kms_cpu_s, 2)
+                  << " s, VmHWM " << fixed(r.hwm_mib, 1) << " MiB, exit status sidecar " << r.sidecar_exit
+                  << " / fls-kms " << r.kms_exit << "\n"
+                  << "  sidecar writer: " << fixed(r.commits, 0) << " commits since start, "
+                  << fixed(static_cast<double>(r.spec.total()) / r.commits, 0) << " events per commit on average, "
+                  << fixed(r.commit_sum_s, 2) << " s inside commits, summed over the committer lanes (of "
+                  << fixed(r.commit_s, 2) << " s to commit everything)\n"
+                  << "  machine: load average " << fixed(r.load_before, 2) << " before the run, all CPUs "
+                  << fixed(r.machine_busy_pct, 0) << "% busy while loading (sidecar, fls-kms, PostgreSQL, fls-bench, "
+                  << "anything else)\n"
+                  << "  COPY " << fixed(r.copy_rows_s, 0) << " rows/s, COPY with batch documents "
+                  << fixed(r.copy_batched_rows_s, 0) << " rows/s (sidecar "
+                  << fixed(r.msgs_per_s / r.copy_batched_rows_s, 2) << "x that), INSERT " << fixed(r.insert_rows_s, 0)
+                  << " rows/s (" << r.insert_rows << " rows)\n"
+                  << "  PostgreSQL: the sidecar run wrote " << fixed(r.wal_mb, 1)
+                  << " MB of WAL (cluster-wide, KMS included), "
+                  << "its events table is " << fixed(r.events_mb, 1) << " MB and batches " << fixed(r.batches_mb, 1)
+                  << " MB; the COPY baseline wrote " << fixed(r.copy_wal_mb, 1) << " MB of WAL for an events table of "
+                  << fixed(r.copy_events_mb, 1) << " MB\n";
       }
-      std::cout << "  " << (r.complete ? "complete" : "INCOMPLETE") << (r.note.empty() ? "" : ": " + r.note) << std::endl;
+      std::cout << "  " << (r.complete ? "complete" : "INCOMPLETE") << (r.note.empty() ? "" : ": " + r.note)
+                << std::endl;
       if (!r.complete) std::cout << "  logs: " << r.logs << std::endl;
       if (r.fatal) {
         std::cout << "  stopping: later runs skipped" << std::endl;
@@ -1197,9 +1209,10 @@ int main(int argc, char** argv) {
     const auto& r = results[i];
     const double vs_copy = r.msgs_per_s / r.copy_rows_s, vs_insert = r.msgs_per_s / r.insert_rows_s;
     rows.push_back({std::to_string(r.spec.connections), std::to_string(r.spec.messages), std::to_string(r.spec.size),
-                    fixed(r.msgs_per_s, 0), fixed(r.mb_per_s, 1), fixed(r.ack_after_sent_s, 2), fixed(r.peak_rss_mib, 1),
-                    fixed(r.idle_rss_mib, 1), fixed(r.cpu_per_100k, 2), fixed(r.copy_rows_s, 0),
-                    fixed(r.insert_rows_s, 0), fixed(vs_copy, 2), fixed(vs_insert, 1), r.complete ? "yes" : "NO"});
+                    fixed(r.msgs_per_s, 0), fixed(r.mb_per_s, 1), fixed(r.ack_after_sent_s, 2),
+                    fixed(r.peak_rss_mib, 1), fixed(r.idle_rss_mib, 1), fixed(r.cpu_per_100k, 2),
+                    fixed(r.copy_rows_s, 0), fixed(r.insert_rows_s, 0), fixed(vs_copy, 2), fixed(vs_insert, 1),
+                    r.complete ? "yes" : "NO"});
     if (!r.complete) incomplete += "run " + std::to_string(i + 1) + ": " + r.note.substr(0, r.note.find('\n')) + " ";
   }
   if (!rows.empty()) {
@@ -1209,14 +1222,16 @@ int main(int argc, char** argv) {
   }
   if (idle) {
     std::cout << "\n";
-    print_table({"idle connections", "accepted", "idle RSS MiB", "RSS with connections MiB", "KiB/connection", "complete"},
-                {{std::to_string(idle->connections), fixed(idle->accepted, 0), fixed(idle->idle_rss_mib, 1),
-                  fixed(idle->loaded_rss_mib, 1), fixed(idle->kib_per_connection, 1), idle->complete ? "yes" : "NO"}});
+    print_table(
+        {"idle connections", "accepted", "idle RSS MiB", "RSS with connections MiB", "KiB/connection", "complete"},
+        {{std::to_string(idle->connections), fixed(idle->accepted, 0), fixed(idle->idle_rss_mib, 1),
+          fixed(idle->loaded_rss_mib, 1), fixed(idle->kib_per_connection, 1), idle->complete ? "yes" : "NO"}});
     if (!idle->complete) incomplete += "idle run: " + idle->note + " ";
   }
   if (!setup_error.empty()) incomplete += setup_error + " ";
   if (results.size() < runs.size()) {
-    incomplete += std::to_string(runs.size() - results.size()) + " of " + std::to_string(runs.size()) + " runs not done ";
+    incomplete +=
+        std::to_string(runs.size() - results.size()) + " of " + std::to_string(runs.size()) + " runs not done ";
   }
   if (flsbench::g_interrupted && incomplete.find("interrupted") == std::string::npos) incomplete += "interrupted ";
   while (!incomplete.empty() && incomplete.back() == ' ') incomplete.pop_back();

@@ -40,10 +40,14 @@ int main(int argc, char** argv) {
   int count = 100;
   std::string service = "central-ledger-prepare-handler";
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--host")) host = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--port")) port = static_cast<std::uint16_t>(std::stoi(argv[i + 1]));
-    else if (!std::strcmp(argv[i], "--count")) count = std::stoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--service")) service = argv[i + 1];
+    if (!std::strcmp(argv[i], "--host"))
+      host = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--port"))
+      port = static_cast<std::uint16_t>(std::stoi(argv[i + 1]));
+    else if (!std::strcmp(argv[i], "--count"))
+      count = std::stoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--service"))
+      service = argv[i + 1];
     else {
       std::cerr << "usage: send_events [--host H] [--port P] [--count N] [--service NAME]\n";
       return 2;
@@ -55,18 +59,28 @@ int main(int argc, char** argv) {
   boost::uuids::random_generator uuid;
   for (int i = 0; i < count; ++i) {
     const std::string transfer = boost::uuids::to_string(uuid());
-    const nlohmann::ordered_json envelope{
-        {"id", boost::uuids::to_string(uuid())},
-        {"from", "dfsp1"},
-        {"to", "dfsp2"},
-        {"type", "application/json"},
-        {"content", {{"transferId", transfer}, {"amount", {{"amount", std::to_string(10 + i)}, {"currency", "USD"}}},
-                     {"transferState", "COMMITTED"}}},
-        {"metadata",
-         {{"event", {{"id", boost::uuids::to_string(uuid())}, {"type", "audit"}, {"action", "commit"},
-                     {"createdAt", iso_now()}, {"state", {{"status", "success"}, {"code", 0}}}}},
-          {"trace", {{"service", service}, {"traceId", random_hex(random, 32)}, {"spanId", random_hex(random, 16)},
-                     {"sampled", 1}, {"flags", "01"}, {"tags", {{"transactionId", transfer}}}}}}}};
+    const nlohmann::ordered_json envelope{{"id", boost::uuids::to_string(uuid())},
+                                          {"from", "dfsp1"},
+                                          {"to", "dfsp2"},
+                                          {"type", "application/json"},
+                                          {"content",
+                                           {{"transferId", transfer},
+                                            {"amount", {{"amount", std::to_string(10 + i)}, {"currency", "USD"}}},
+                                            {"transferState", "COMMITTED"}}},
+                                          {"metadata",
+                                           {{"event",
+                                             {{"id", boost::uuids::to_string(uuid())},
+                                              {"type", "audit"},
+                                              {"action", "commit"},
+                                              {"createdAt", iso_now()},
+                                              {"state", {{"status", "success"}, {"code", 0}}}}},
+                                            {"trace",
+                                             {{"service", service},
+                                              {"traceId", random_hex(random, 32)},
+                                              {"spanId", random_hex(random, 16)},
+                                              {"sampled", 1},
+                                              {"flags", "01"},
+                                              {"tags", {{"transactionId", transfer}}}}}}}};
     if (!client.write(envelope.dump())) {
       std::cerr << "send_events: the sidecar at " << host << ":" << port << " did not take message " << i + 1 << "\n";
       return 1;

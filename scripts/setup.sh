@@ -26,7 +26,8 @@ FLS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # libboost-all-dev would add MPI, Python and ~100 other packages we do not use.
 # postgresql-15 (rather than the "postgresql" metapackage) because scripts/pg.sh runs the
 # binaries in /usr/lib/postgresql/15/bin; it brings postgresql-client-15 (psql, pg_isready).
-# clang-14 + libclang-rt-14-dev are for the libFuzzer targets (FLS_FUZZ) and LeakSanitizer.
+# clang-14 + libclang-rt-14-dev are for the libFuzzer targets (FLS_FUZZ) and LeakSanitizer;
+# clang-format-14 checks the C++ layout (tests/format/check_format.sh).
 # gdb provides gcore, with which tests/integration/key_memory_test.cc takes cores of the
 # running executables and looks for key material in them.
 FLS_PACKAGES=(
@@ -35,7 +36,7 @@ FLS_PACKAGES=(
   libpqxx-dev libssl-dev libsodium-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev
   postgresql-15
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-format-14
   ca-certificates procps gdb
   docker-compose python3-yaml jq
 )

@@ -33,9 +33,7 @@ bool read_digits(std::string_view s, std::size_t pos, std::size_t n, int& value)
   return true;
 }
 
-std::int64_t floor_div(std::int64_t a, std::int64_t b) {
-  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
-}
+std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 }  // namespace
 
@@ -54,12 +52,10 @@ void append_iso_millis(std::string& out, EpochMillis ms) {
   const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
 
   char buf[40];
-  const int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
-                              static_cast<long long>(y), m, d,
-                              static_cast<long long>(ms_of_day / 3'600'000),
-                              static_cast<long long>(ms_of_day / 60'000 % 60),
-                              static_cast<long long>(ms_of_day / 1000 % 60),
-                              static_cast<long long>(ms_of_day % 1000));
+  const int n =
+      std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ", static_cast<long long>(y), m, d,
+                    static_cast<long long>(ms_of_day / 3'600'000), static_cast<long long>(ms_of_day / 60'000 % 60),
+                    static_cast<long long>(ms_of_day / 1000 % 60), static_cast<long long>(ms_of_day % 1000));
   out.append(buf, static_cast<std::size_t>(n));
 }
 
@@ -74,14 +70,13 @@ std::int64_t Instant::micros_floor() const { return epoch_seconds * 1'000'000 + 
 
 std::optional<Instant> parse_iso_instant(std::string_view s) {
   int year, month, day, hour, minute, second;
-  if (!read_digits(s, 0, 4, year) || s.size() < 20 || s[4] != '-' ||
-      !read_digits(s, 5, 2, month) || s[7] != '-' || !read_digits(s, 8, 2, day) ||
-      (s[10] != 'T' && s[10] != 't') || !read_digits(s, 11, 2, hour) || s[13] != ':' ||
+  if (!read_digits(s, 0, 4, year) || s.size() < 20 || s[4] != '-' || !read_digits(s, 5, 2, month) || s[7] != '-' ||
+      !read_digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't') || !read_digits(s, 11, 2, hour) || s[13] != ':' ||
       !read_digits(s, 14, 2, minute) || s[16] != ':' || !read_digits(s, 17, 2, second)) {
     return std::nullopt;
   }
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
-      minute > 59 || second > 59) {
+  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 ||
+      second > 59) {
     return std::nullopt;
   }
   std::size_t pos = 19;
@@ -101,9 +96,8 @@ std::optional<Instant> parse_iso_instant(std::string_view s) {
   const std::string_view zone = s.substr(pos);
   if (zone != "Z" && zone != "z" && zone != "+00:00") return std::nullopt;
 
-  const std::int64_t seconds =
-      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
-      hour * 3600 + minute * 60 + second;
+  const std::int64_t seconds = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
+                               hour * 3600 + minute * 60 + second;
   return Instant{seconds, static_cast<std::int32_t>(fraction_ns)};
 }
 

@@ -1,8 +1,8 @@
 #include "fls/common/openssl_key_memory.h"
 
 #include <openssl/crypto.h>
-#include <spdlog/spdlog.h>
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,8 +36,8 @@ struct Bounds {
   unsigned char* end;
 };
 
-std::mutex g_mutex;                             // guards the blocks and arena creation
-Bounds g_arenas[kMaxArenas];                    // written under g_mutex before g_arena_count
+std::mutex g_mutex;           // guards the blocks and arena creation
+Bounds g_arenas[kMaxArenas];  // written under g_mutex before g_arena_count
 std::atomic<std::size_t> g_arena_count{0};
 std::atomic<std::size_t> g_in_use{0};
 std::atomic<bool> g_installed{false};
@@ -45,7 +45,9 @@ thread_local int t_scope_depth = 0;
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
-Header* header_of(void* payload) { return reinterpret_cast<Header*>(static_cast<unsigned char*>(payload) - sizeof(Header)); }
+Header* header_of(void* payload) {
+  return reinterpret_cast<Header*>(static_cast<unsigned char*>(payload) - sizeof(Header));
+}
 unsigned char* payload_of(Header* h) { return reinterpret_cast<unsigned char*>(h) + sizeof(Header); }
 Header* next_of(Header* h) { return reinterpret_cast<Header*>(payload_of(h) + h->size); }
 
@@ -132,9 +134,10 @@ void* on_malloc(std::size_t num, const char*, int) {
     // No arena could be had: ordinary memory is better than failing OpenSSL.
     static std::atomic<bool> warned{false};
     if (!warned.exchange(true)) {
-      spdlog::warn("no locked memory left for OpenSSL's key contexts ({} arenas in use); further ones are in "
-                   "ordinary heap memory",
-                   g_arena_count.load());
+      spdlog::warn(
+          "no locked memory left for OpenSSL's key contexts ({} arenas in use); further ones are in "
+          "ordinary heap memory",
+          g_arena_count.load());
     }
   }
   return std::malloc(num);

@@ -14,13 +14,15 @@ namespace fls {
 bool harden_process(bool allow_core_dumps, const char* setting) {
   if (!install_openssl_key_memory()) {
     // Only possible if something used OpenSSL before main called this.
-    spdlog::warn("OpenSSL allocated memory before its key contexts could be routed to locked memory; "
-                 "they stay in ordinary heap memory");
+    spdlog::warn(
+        "OpenSSL allocated memory before its key contexts could be routed to locked memory; "
+        "they stay in ordinary heap memory");
   }
   if (allow_core_dumps) {
-    spdlog::warn("{}=true: this process can be dumped and may write core files; key material it holds "
-                 "outside locked memory may end up in them. Not for production.",
-                 setting);
+    spdlog::warn(
+        "{}=true: this process can be dumped and may write core files; key material it holds "
+        "outside locked memory may end up in them. Not for production.",
+        setting);
     return true;
   }
   bool ok = true;

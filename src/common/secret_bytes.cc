@@ -59,8 +59,8 @@ std::optional<SecretBytes> SecretBytes::from_hex(std::string_view hex, std::size
   if (size == 0) return out;  // nothing to decode into (data() is null)
   std::size_t decoded = 0;
   const char* end = nullptr;
-  if (sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, &decoded, &end) != 0 ||
-      decoded != size || end != hex.data() + hex.size()) {
+  if (sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, &decoded, &end) != 0 || decoded != size ||
+      end != hex.data() + hex.size()) {
     return std::nullopt;
   }
   return out;

@@ -49,8 +49,8 @@ std::int64_t EnvReader::integer(const std::string& name, std::int64_t fallback, 
   if (!value) return fallback;
   const auto parsed = parse_int(*value);
   if (!parsed || *parsed < min || *parsed > max) {
-    throw ConfigError(name + " must be a whole number from " + std::to_string(min) + " to " +
-                      std::to_string(max) + ", got '" + *value + "'");
+    throw ConfigError(name + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max) +
+                      ", got '" + *value + "'");
   }
   return *parsed;
 }

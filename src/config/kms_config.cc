@@ -54,8 +54,8 @@ KmsConfig load_kms_config(const EnvReader& env) {
   c.tls_cert = env.optional_text("KMS_TLS_CERT");
   c.tls_key = env.optional_text("KMS_TLS_KEY");
   if (c.tls_cert.has_value() != c.tls_key.has_value()) {
-    throw ConfigError(std::string(c.tls_cert ? "KMS_TLS_KEY" : "KMS_TLS_CERT") +
-                      " must be set together with " + (c.tls_cert ? "KMS_TLS_CERT" : "KMS_TLS_KEY"));
+    throw ConfigError(std::string(c.tls_cert ? "KMS_TLS_KEY" : "KMS_TLS_CERT") + " must be set together with " +
+                      (c.tls_cert ? "KMS_TLS_CERT" : "KMS_TLS_KEY"));
   }
   c.inquiry_timeout = env.millis("KMS_INQUIRY_TIMEOUT", 60'000);
   env.log_settings("KMS", c.log_level, c.log_format);

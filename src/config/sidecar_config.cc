@@ -11,15 +11,11 @@ SidecarConfig load_sidecar_config(const EnvReader& env) {
   c.health_port = env.port("SIDE_HEALTH_PORT", 6789);
   c.batch_size = static_cast<std::size_t>(env.integer("SIDE_BATCH_SIZE", 64, 1, 100'000));
   c.batch_interval = env.millis("SIDE_BATCH_TIME_INTERVAL", 300'000);
-  c.max_message_size = static_cast<std::size_t>(
-      env.integer("SIDE_MAX_MESSAGE_SIZE", 1 << 20, 1, 256LL << 20));
-  c.max_queued_bytes = static_cast<std::size_t>(
-      env.integer("SIDE_MAX_QUEUED_BYTES", 8 << 20, 64 << 10, 16LL << 30));
+  c.max_message_size = static_cast<std::size_t>(env.integer("SIDE_MAX_MESSAGE_SIZE", 1 << 20, 1, 256LL << 20));
+  c.max_queued_bytes = static_cast<std::size_t>(env.integer("SIDE_MAX_QUEUED_BYTES", 8 << 20, 64 << 10, 16LL << 30));
   c.frame_timeout = std::chrono::milliseconds(env.integer("SIDE_FRAME_TIMEOUT", 30'000, 0, 24LL * 3600 * 1000));
-  c.max_connections =
-      static_cast<std::size_t>(env.integer("SIDE_MAX_CONNECTIONS", 1024, 1, 1'000'000));
-  c.store_max_rows =
-      static_cast<std::size_t>(env.integer("SIDE_STORE_MAX_ROWS", 4096, 1, 1'000'000));
+  c.max_connections = static_cast<std::size_t>(env.integer("SIDE_MAX_CONNECTIONS", 1024, 1, 1'000'000));
+  c.store_max_rows = static_cast<std::size_t>(env.integer("SIDE_STORE_MAX_ROWS", 4096, 1, 1'000'000));
   c.store_connections = static_cast<std::size_t>(env.integer("SIDE_STORE_CONNECTIONS", 2, 1, 16));
   c.store_max_delay = std::chrono::milliseconds(env.integer("SIDE_STORE_MAX_DELAY", 0, 0, 60'000));
   c.shutdown_timeout = env.millis("SIDE_SHUTDOWN_TIMEOUT", 20'000);

@@ -137,9 +137,8 @@ class WebSocketSession final : public WsPeer, public std::enable_shared_from_thi
   }
 
   void do_close() {
-    ws_.async_close(close_code_, [self = this->shared_from_this()](beast::error_code) {
-      self->finish("closed by the server");
-    });
+    ws_.async_close(close_code_,
+                    [self = this->shared_from_this()](beast::error_code) { self->finish("closed by the server"); });
   }
 
   void finish(const std::string& reason) {
@@ -217,8 +216,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     request.remote = remote_;
 
     const auto& options = shared_->options;
-    if (websocket::is_upgrade(message) && !options.websocket_path.empty() &&
-        request.target == options.websocket_path && options.websocket_factory) {
+    if (websocket::is_upgrade(message) && !options.websocket_path.empty() && request.target == options.websocket_path &&
+        options.websocket_factory) {
       HttpResponse refusal = json_response(403, R"({"code":40300,"message":"Upgrade refused"})");
       auto handler = options.websocket_factory(request, refusal);
       if (handler) {
@@ -354,8 +353,7 @@ void HttpServer::do_accept() {
                                                  std::move(remote))
             ->start();
       } else {
-        std::make_shared<HttpSession<PlainStream>>(PlainStream(std::move(socket)), shared_, std::move(remote))
-            ->start();
+        std::make_shared<HttpSession<PlainStream>>(PlainStream(std::move(socket)), shared_, std::move(remote))->start();
       }
     }
     do_accept();

@@ -23,10 +23,7 @@ constexpr unsigned kSweepsPerTimeout = 4;
 class IntakeServer::Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(IntakeServer& server, tcp::socket socket, std::uint64_t id)
-      : server_(server),
-        socket_(std::move(socket)),
-        id_(id),
-        decoder_(server.options_.max_message_size) {
+      : server_(server), socket_(std::move(socket)), id_(id), decoder_(server.options_.max_message_size) {
     boost::system::error_code ec;
     const auto peer = socket_.remote_endpoint(ec);
     peer_ = ec ? std::string("unknown peer") : peer.address().to_string() + ":" + std::to_string(peer.port());
@@ -80,9 +77,10 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
   void time_out() {
     const LogField field("connection", std::to_string(id_));
     ++server_.stats_.protocol_errors;
-    spdlog::warn("intake connection {} from {} closed: no byte for SIDE_FRAME_TIMEOUT ({} ms) in the middle of a "
-                 "frame ({} bytes of it received and discarded)",
-                 id_, peer_, server_.options_.frame_timeout.count(), decoder_.buffered_bytes());
+    spdlog::warn(
+        "intake connection {} from {} closed: no byte for SIDE_FRAME_TIMEOUT ({} ms) in the middle of a "
+        "frame ({} bytes of it received and discarded)",
+        id_, peer_, server_.options_.frame_timeout.count(), decoder_.buffered_bytes());
     end();
   }
 
@@ -93,8 +91,8 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
     boost::system::error_code ec;
     std::size_t left = socket_.available(ec);
     while (!ec && left > 0) {
-      const std::size_t n = socket_.read_some(
-          asio::buffer(server_.read_buffer_.data(), std::min(left, server_.read_buffer_.size())), ec);
+      const std::size_t n =
+          socket_.read_some(asio::buffer(server_.read_buffer_.data(), std::min(left, server_.read_buffer_.size())), ec);
       if (ec || n == 0 || !decode(std::string_view(server_.read_buffer_.data(), n))) return;
       left -= n;
     }
@@ -183,8 +181,8 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
       }
       if (status == FrameDecoder::Status::too_large) {
         ++server_.stats_.protocol_errors;
-        spdlog::warn("intake connection {} from {} closed: frame of {} bytes exceeds SIDE_MAX_MESSAGE_SIZE ({})",
-                     id_, peer_, decoder_.announced_length(), server_.options_.max_message_size);
+        spdlog::warn("intake connection {} from {} closed: frame of {} bytes exceeds SIDE_MAX_MESSAGE_SIZE ({})", id_,
+                     peer_, decoder_.announced_length(), server_.options_.max_message_size);
         return false;
       }
       ++server_.stats_.messages;
@@ -210,9 +208,10 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
     const LogField field("connection", std::to_string(id_));
     if (log_close) {
       if (decoder_.buffered_bytes() > 0) {
-        spdlog::warn("intake connection {} from {} closed in the middle of a frame ({} bytes of it "
-                     "received and discarded){}{}",
-                     id_, peer_, decoder_.buffered_bytes(), error.empty() ? "" : ": ", error);
+        spdlog::warn(
+            "intake connection {} from {} closed in the middle of a frame ({} bytes of it "
+            "received and discarded){}{}",
+            id_, peer_, decoder_.buffered_bytes(), error.empty() ? "" : ": ", error);
       } else if (!error.empty()) {
         spdlog::warn("intake connection {} from {} failed: {}", id_, peer_, error);
       } else {
@@ -240,8 +239,7 @@ class IntakeServer::Connection : public std::enable_shared_from_this<Connection>
   bool closed_ = false;
 };
 
-IntakeServer::IntakeServer(asio::io_context& io, IntakeQueue& queue, const Clock& clock,
-                           IntakeOptions options)
+IntakeServer::IntakeServer(asio::io_context& io, IntakeQueue& queue, const Clock& clock, IntakeOptions options)
     : io_(io),
       queue_(queue),
       clock_(clock),
@@ -303,8 +301,7 @@ void IntakeServer::on_accept(boost::system::error_code ec, tcp::socket socket) {
     return;
   } else if (connections_.size() >= options_.max_connections) {
     ++stats_.connections_rejected;
-    spdlog::warn("intake connection refused: SIDE_MAX_CONNECTIONS ({}) connections are open",
-                 options_.max_connections);
+    spdlog::warn("intake connection refused: SIDE_MAX_CONNECTIONS ({}) connections are open", options_.max_connections);
     socket.close(ec);
   } else {
     ++stats_.connections_accepted;
@@ -361,8 +358,7 @@ void IntakeServer::appoint_finisher() {
     auto connection = weak.lock();
     if (!connection || connection->closed() || !connection->holds_partial_frame()) continue;
     const bool ready = connection->rest_of_frame_waiting();
-    if (!best || (ready && !best_ready) ||
-        (ready == best_ready && connection->frame_order() < best->frame_order())) {
+    if (!best || (ready && !best_ready) || (ready == best_ready && connection->frame_order() < best->frame_order())) {
       best = connection;
       best_ready = ready;
     }

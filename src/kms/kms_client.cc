@@ -53,8 +53,8 @@ class ConnectionInquiryReplies final : public InquiryReplies {
 
 }  // namespace
 
-KmsClient::KmsClient(asio::io_context& io, TransportFactory transport_factory, const Clock& clock,
-                     IdSource& ids, KmsBackend& backend, KmsClientOptions options)
+KmsClient::KmsClient(asio::io_context& io, TransportFactory transport_factory, const Clock& clock, IdSource& ids,
+                     KmsBackend& backend, KmsClientOptions options)
     : io_(io),
       transport_factory_(std::move(transport_factory)),
       clock_(clock),
@@ -148,18 +148,17 @@ void KmsClient::on_closed(const std::string& reason) {
     return;
   }
   if (was_open) {
-    spdlog::warn("KMS connection lost ({}); reconnecting every {} ms", reason,
-                 options_.reconnect_interval.count());
+    spdlog::warn("KMS connection lost ({}); reconnecting every {} ms", reason, options_.reconnect_interval.count());
     failing_since_ = steady::now();
   } else {
     const auto failing_for = steady::now() - *failing_since_;
     if (failing_for >= options_.connect_timeout && !failure_reported_) {
       failure_reported_ = true;
-      spdlog::error("cannot connect to the KMS at {} for {} ms (SIDE_KMS__CONNECT_TIMEOUT): {}; "
-                    "still retrying every {} ms",
-                    options_.url_text,
-                    std::chrono::duration_cast<std::chrono::milliseconds>(failing_for).count(), reason,
-                    options_.reconnect_interval.count());
+      spdlog::error(
+          "cannot connect to the KMS at {} for {} ms (SIDE_KMS__CONNECT_TIMEOUT): {}; "
+          "still retrying every {} ms",
+          options_.url_text, std::chrono::duration_cast<std::chrono::milliseconds>(failing_for).count(), reason,
+          options_.reconnect_interval.count());
     } else {
       spdlog::warn("KMS connection attempt to {} failed: {}", options_.url_text, reason);
     }
@@ -197,21 +196,21 @@ void KmsClient::send_error(const json& id, const protocol::Error& error) {
 }
 
 void KmsClient::send_after_registration(std::string sidecar_id, std::vector<BatchToSend> batches) {
-  asio::post(io_, [self = shared_from_this(), sidecar_id = std::move(sidecar_id),
-                   batches = std::move(batches)]() mutable {
-    if (self->state_ != State::registered || self->sidecar_id_ != sidecar_id) return;
-    self->outbound_.assign(std::make_move_iterator(batches.begin()), std::make_move_iterator(batches.end()));
-    self->pump_batches();
-  });
+  asio::post(io_,
+             [self = shared_from_this(), sidecar_id = std::move(sidecar_id), batches = std::move(batches)]() mutable {
+               if (self->state_ != State::registered || self->sidecar_id_ != sidecar_id) return;
+               self->outbound_.assign(std::make_move_iterator(batches.begin()), std::make_move_iterator(batches.end()));
+               self->pump_batches();
+             });
 }
 
 void KmsClient::send(std::string sidecar_id, std::vector<BatchToSend> batches) {
-  asio::post(io_, [self = shared_from_this(), sidecar_id = std::move(sidecar_id),
-                   batches = std::move(batches)]() mutable {
-    if (self->state_ != State::registered || self->sidecar_id_ != sidecar_id) return;
-    for (auto& batch : batches) self->outbound_.push_back(std::move(batch));
-    self->pump_batches();
-  });
+  asio::post(io_,
+             [self = shared_from_this(), sidecar_id = std::move(sidecar_id), batches = std::move(batches)]() mutable {
+               if (self->state_ != State::registered || self->sidecar_id_ != sidecar_id) return;
+               for (auto& batch : batches) self->outbound_.push_back(std::move(batch));
+               self->pump_batches();
+             });
 }
 
 void KmsClient::pump_batches() {
@@ -219,8 +218,8 @@ void KmsClient::pump_batches() {
     BatchToSend batch = std::move(outbound_.front());
     outbound_.pop_front();
     ++in_flight_;
-    send_request(RequestKind::batch, protocol::kBatch, protocol::encode(protocol::BatchParams{batch.batch_id, batch.signature}),
-                 batch.batch_id);
+    send_request(RequestKind::batch, protocol::kBatch,
+                 protocol::encode(protocol::BatchParams{batch.batch_id, batch.signature}), batch.batch_id);
     std::lock_guard lock(status_mutex_);
     ++status_.batches_sent;
   }
@@ -277,10 +276,11 @@ void KmsClient::on_register_result(json& result) {
   if (registration->batch_key) batch_signer = BatchSigner::from_secret_key(std::move(*registration->batch_key));
   if (!registration->row_key || !batch_signer) {
     // Lengths only: key material is never logged.
-    spdlog::error("KMS registration reply has an unusable key (rowKey {} hex digits, batchKey {} hex "
-                  "digits; expected {} and {}, and a batchKey whose second half is its public key)",
-                  registration->row_key_digits, registration->batch_key_digits, 2 * protocol::kRowKeySize,
-                  2 * protocol::kBatchKeySize);
+    spdlog::error(
+        "KMS registration reply has an unusable key (rowKey {} hex digits, batchKey {} hex "
+        "digits; expected {} and {}, and a batchKey whose second half is its public key)",
+        registration->row_key_digits, registration->batch_key_digits, 2 * protocol::kRowKeySize,
+        2 * protocol::kBatchKeySize);
     drop_connection("unusable registration keys");
     return;
   }
@@ -363,8 +363,8 @@ void KmsClient::on_inquiry(const json& id, const json& params) {
   const std::uint64_t generation = generation_;
   std::weak_ptr<KmsClient> weak = weak_from_this();
   const std::string inquiry = inquiry_params.inquiry_id;
-  auto sender = [weak, generation, inquiry](std::size_t total, std::size_t first_item,
-                                            std::vector<InquiryItem>& items, std::function<void()> written) {
+  auto sender = [weak, generation, inquiry](std::size_t total, std::size_t first_item, std::vector<InquiryItem>& items,
+                                            std::function<void()> written) {
     auto self = weak.lock();
     if (!self || self->generation_ != generation || !self->transport_) return false;
     const auto respond = [&](OrderedJson params) {
@@ -379,8 +379,7 @@ void KmsClient::on_inquiry(const json& id, const json& params) {
     return true;
   };
   backend_.answer_inquiry(InquiryRequest{inquiry, inquiry_params.start, inquiry_params.end},
-                          std::make_shared<ConnectionInquiryReplies>(io_, std::move(sender),
-                                                                     options_.request_timeout));
+                          std::make_shared<ConnectionInquiryReplies>(io_, std::move(sender), options_.request_timeout));
 }
 
 // ---- timers ----
@@ -402,8 +401,8 @@ void KmsClient::on_request_timer() {
   const auto now = steady::now();
   for (const auto& [id, pending] : pending_) {
     if (pending.deadline <= now) {
-      drop_connection("request " + id + " got no answer within " +
-                      std::to_string(options_.request_timeout.count()) + " ms (SIDE_KMS__REQUEST_TIMEOUT)");
+      drop_connection("request " + id + " got no answer within " + std::to_string(options_.request_timeout.count()) +
+                      " ms (SIDE_KMS__REQUEST_TIMEOUT)");
       return;
     }
   }

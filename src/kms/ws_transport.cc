@@ -70,8 +70,7 @@ void async_teardown(beast::role_type role, ZeroedReads<NextLayer>& stream, Handl
 }
 
 template <class NextLayer>
-class WsConnection final : public WsTransport,
-                           public std::enable_shared_from_this<WsConnection<NextLayer>> {
+class WsConnection final : public WsTransport, public std::enable_shared_from_this<WsConnection<NextLayer>> {
   static constexpr bool kTls = !std::is_same_v<NextLayer, beast::tcp_stream>;
 
  public:
@@ -139,9 +138,8 @@ class WsConnection final : public WsTransport,
     if (ec) return fail("cannot resolve " + options_.url.host + ": " + ec.message());
     beast::get_lowest_layer(ws_).expires_after(timeout_);
     beast::get_lowest_layer(ws_).async_connect(
-        results, [self = this->shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
-          self->on_connect(ec);
-        });
+        results,
+        [self = this->shared_from_this()](beast::error_code ec, const tcp::endpoint&) { self->on_connect(ec); });
   }
 
   void on_connect(beast::error_code ec) {
@@ -153,11 +151,10 @@ class WsConnection final : public WsTransport,
         return fail("cannot set the TLS server name");
       }
       ssl.set_verify_callback(asio::ssl::rfc2818_verification(options_.url.host));
-      ssl.async_handshake(asio::ssl::stream_base::client,
-                          [self = this->shared_from_this()](beast::error_code ec) {
-                            if (ec) return self->fail("TLS handshake failed: " + ec.message());
-                            self->do_ws_handshake();
-                          });
+      ssl.async_handshake(asio::ssl::stream_base::client, [self = this->shared_from_this()](beast::error_code ec) {
+        if (ec) return self->fail("TLS handshake failed: " + ec.message());
+        self->do_ws_handshake();
+      });
     } else {
       do_ws_handshake();
     }
@@ -181,9 +178,10 @@ class WsConnection final : public WsTransport,
     const bool default_port = options_.url.port == (kTls ? 443 : 80);
     if (!default_port) host += ":" + std::to_string(options_.url.port);
     if (!options_.bearer_token.empty()) {
-      ws_.set_option(websocket::stream_base::decorator([token = options_.bearer_token](websocket::request_type& request) {
-        request.set(beast::http::field::authorization, "Bearer " + token);
-      }));
+      ws_.set_option(
+          websocket::stream_base::decorator([token = options_.bearer_token](websocket::request_type& request) {
+            request.set(beast::http::field::authorization, "Bearer " + token);
+          }));
     }
     ws_.async_handshake(host, options_.url.target,
                         [self = this->shared_from_this()](beast::error_code ec) { self->on_handshake(ec); });
@@ -192,8 +190,9 @@ class WsConnection final : public WsTransport,
   void on_handshake(beast::error_code ec) {
     if (ec == websocket::error::upgrade_declined) {
       // fls-kms answers an upgrade without a valid bearer token with 401: say what to check.
-      return fail("WebSocket handshake failed: the KMS declined the upgrade (is SIDE_KMS__TOKEN set to a "
-                  "credential of this service?)");
+      return fail(
+          "WebSocket handshake failed: the KMS declined the upgrade (is SIDE_KMS__TOKEN set to a "
+          "credential of this service?)");
     }
     if (ec) return fail("WebSocket handshake failed: " + ec.message());
     open_ = true;
@@ -204,14 +203,14 @@ class WsConnection final : public WsTransport,
   }
 
   void do_read() {
-    ws_.async_read(buffer_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-      self->on_read(ec);
-    });
+    ws_.async_read(buffer_,
+                   [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
     if (ec) {
-      if (ec == websocket::error::closed) return fail("closed by the KMS (code " + std::to_string(ws_.reason().code) + ")");
+      if (ec == websocket::error::closed)
+        return fail("closed by the KMS (code " + std::to_string(ws_.reason().code) + ")");
       return fail("read failed: " + ec.message());
     }
     if (events_.on_activity) events_.on_activity();
@@ -277,12 +276,11 @@ class WsConnection final : public WsTransport,
 
 }  // namespace
 
-std::shared_ptr<WsTransport> make_ws_transport(asio::io_context& io, asio::ssl::context* tls,
-                                               const WsOptions& options, WsEvents events) {
+std::shared_ptr<WsTransport> make_ws_transport(asio::io_context& io, asio::ssl::context* tls, const WsOptions& options,
+                                               WsEvents events) {
   if (options.url.tls) {
     if (tls == nullptr) throw std::logic_error("a wss:// URL needs a TLS context");
-    return std::make_shared<WsConnection<beast::ssl_stream<beast::tcp_stream>>>(io, tls, options,
-                                                                                 std::move(events));
+    return std::make_shared<WsConnection<beast::ssl_stream<beast::tcp_stream>>>(io, tls, options, std::move(events));
   }
   return std::make_shared<WsConnection<beast::tcp_stream>>(io, tls, options, std::move(events));
 }

@@ -51,9 +51,9 @@ std::variant<Page, HttpResponse> page_of(const HttpRequest& request) {
       if (ok) parsed = parsed * 10 + static_cast<std::size_t>(c - '0');
     }
     if (!ok || parsed < min || parsed > max) {
-      refusal = api_error(400, ApiError::bad_page,
-                          std::string(name) + " must be a whole number from " + std::to_string(min) + " to " +
-                              std::to_string(max));
+      refusal = api_error(
+          400, ApiError::bad_page,
+          std::string(name) + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
       return false;
     }
     value = parsed;
@@ -72,7 +72,9 @@ Parsed listing(const HttpRequest& request) {
   return Command{std::get<Page>(page)};
 }
 
-Parsed body_not_an_object() { return api_error(400, ApiError::malformed_body, "The request body must be a JSON object"); }
+Parsed body_not_an_object() {
+  return api_error(400, ApiError::malformed_body, "The request body must be a JSON object");
+}
 
 Parsed start_healthcheck(std::string sidecar_id, const HttpRequest& request) {
   json body = json::object();
@@ -141,7 +143,9 @@ HttpResponse api_error(unsigned status, ApiError code, const std::string& messag
   return json_response(status, dump(ordered_json{{"code", static_cast<int>(code)}, {"message", message}}));
 }
 
-std::string dump(const ordered_json& value) { return value.dump(-1, ' ', false, ordered_json::error_handler_t::replace); }
+std::string dump(const ordered_json& value) {
+  return value.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+}
 
 const char* role_name(AdminRole role) { return role == AdminRole::admin ? "admin" : "auditor"; }
 

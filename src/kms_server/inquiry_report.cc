@@ -65,7 +65,8 @@ std::string render_report(const InquiryReport& report) {
   out["missing"] = summary.missing;
   out["unknown"] = summary.unknown;
   out["gaps"] = ordered_json::array();
-  for (const auto& g : summary.gaps) out["gaps"].push_back({{"keyId", g.key_id}, {"after", g.after}, {"before", g.before}});
+  for (const auto& g : summary.gaps)
+    out["gaps"].push_back({{"keyId", g.key_id}, {"after", g.after}, {"before", g.before}});
   out["unanswered"] = summary.unanswered;
   out["senderProblems"] = ordered_json::array();
   for (const auto& p : report.sender_problems) {

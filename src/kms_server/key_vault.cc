@@ -54,8 +54,7 @@ std::optional<SecretBytes> KeyVault::open(const std::vector<std::uint8_t>& seale
   if (sealed.size() != crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + size) return std::nullopt;
   SecretBytes out(size);
   if (crypto_secretbox_open_easy(out.data(), sealed.data() + crypto_secretbox_NONCEBYTES,
-                                 sealed.size() - crypto_secretbox_NONCEBYTES, sealed.data(),
-                                 master_key_.data()) != 0) {
+                                 sealed.size() - crypto_secretbox_NONCEBYTES, sealed.data(), master_key_.data()) != 0) {
     return std::nullopt;
   }
   return out;

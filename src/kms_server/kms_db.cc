@@ -34,8 +34,12 @@ void record_status(pqxx::work& tx, const std::string& sidecar_id, const std::str
 
 std::optional<SealedKeys> keys_from(const pqxx::result& rows) {
   if (rows.empty()) return std::nullopt;
-  return SealedKeys{rows[0][0].c_str(), bytes_of(rows[0][1]), bytes_of(rows[0][2]), bytes_of(rows[0][3]),
-                    rows[0].size() > 4 ? rows[0][4].c_str() : "", rows[0].size() > 5 ? rows[0][5].c_str() : ""};
+  return SealedKeys{rows[0][0].c_str(),
+                    bytes_of(rows[0][1]),
+                    bytes_of(rows[0][2]),
+                    bytes_of(rows[0][3]),
+                    rows[0].size() > 4 ? rows[0][4].c_str() : "",
+                    rows[0].size() > 5 ? rows[0][5].c_str() : ""};
 }
 
 std::optional<std::string> optional_text(const pqxx::field& field) {
@@ -47,7 +51,8 @@ std::optional<std::string> optional_text(const pqxx::field& field) {
 std::size_t terminate_all_open(pqxx::connection& c) {
   pqxx::work tx(c);
   const auto rows = tx.exec(
-      "UPDATE kms_sidecars SET status = 'terminated' WHERE status IN ('challenged', 'registered') RETURNING sidecar_id");
+      "UPDATE kms_sidecars SET status = 'terminated' WHERE status IN ('challenged', 'registered') RETURNING "
+      "sidecar_id");
   for (const auto& row : rows) record_status(tx, row[0].c_str(), "terminated");
   tx.commit();
   return rows.size();
@@ -84,10 +89,10 @@ RegistrationResult insert_sidecar(pqxx::connection& c, const NewRegistration& re
       "ON CONFLICT DO NOTHING RETURNING sidecar_id",
       keys.sidecar_id, registration.service_name, credential_id ? credential_id->c_str() : nullptr);
   if (inserted.empty()) return {RegistrationOutcome::id_exists, {}};
-  tx.exec_params("INSERT INTO kms_keys (sidecar_id, row_key_sealed, batch_key_sealed, batch_public_key) "
-                 "VALUES ($1, $2, $3, $4)",
-                 keys.sidecar_id, binary(keys.row_key_sealed), binary(keys.batch_key_sealed),
-                 binary(keys.batch_public_key));
+  tx.exec_params(
+      "INSERT INTO kms_keys (sidecar_id, row_key_sealed, batch_key_sealed, batch_public_key) "
+      "VALUES ($1, $2, $3, $4)",
+      keys.sidecar_id, binary(keys.row_key_sealed), binary(keys.batch_key_sealed), binary(keys.batch_public_key));
   record_status(tx, keys.sidecar_id, "challenged");
   tx.commit();
   return {RegistrationOutcome::registered, credential_id.value_or(kOpenScope)};
@@ -140,10 +145,11 @@ static CredentialRow credential_from(const pqxx::row& row) {
 
 void insert_credential(pqxx::connection& c, const CredentialRow& row, const TokenHash& token_hash) {
   pqxx::work tx(c);
-  tx.exec_params("INSERT INTO kms_credentials (credential_id, service_name, label, token_sha256, created) "
-                 "VALUES ($1, $2, $3, $4, " FLS_SQL_FROM_MILLIS("$5") ")",
-                 row.credential_id, row.service_name, row.label,
-                 pqxx::binarystring(token_hash.data(), token_hash.size()), row.created_ms);
+  tx.exec_params(
+      "INSERT INTO kms_credentials (credential_id, service_name, label, token_sha256, created) "
+      "VALUES ($1, $2, $3, $4, " FLS_SQL_FROM_MILLIS("$5") ")",
+      row.credential_id, row.service_name, row.label, pqxx::binarystring(token_hash.data(), token_hash.size()),
+      row.created_ms);
   tx.commit();
 }
 
@@ -160,9 +166,10 @@ std::vector<CredentialRow> list_credentials(pqxx::connection& c, std::size_t off
 
 std::optional<CredentialRow> revoke_credential(pqxx::connection& c, const std::string& credential_id) {
   pqxx::work tx(c);
-  const auto rows = tx.exec_params("UPDATE kms_credentials SET revoked = coalesce(revoked, clock_timestamp()) "
-                                   "WHERE credential_id = $1 RETURNING " FLS_CREDENTIAL_COLUMNS,
-                                   credential_id);
+  const auto rows = tx.exec_params(
+      "UPDATE kms_credentials SET revoked = coalesce(revoked, clock_timestamp()) "
+      "WHERE credential_id = $1 RETURNING " FLS_CREDENTIAL_COLUMNS,
+      credential_id);
   tx.commit();
   if (rows.empty()) return std::nullopt;
   return credential_from(rows[0]);
@@ -171,9 +178,10 @@ std::optional<CredentialRow> revoke_credential(pqxx::connection& c, const std::s
 std::optional<CredentialRow> replace_credential_token(pqxx::connection& c, const std::string& credential_id,
                                                       const TokenHash& token_hash) {
   pqxx::work tx(c);
-  const auto rows = tx.exec_params("UPDATE kms_credentials SET token_sha256 = $2 "
-                                   "WHERE credential_id = $1 AND revoked IS NULL RETURNING " FLS_CREDENTIAL_COLUMNS,
-                                   credential_id, pqxx::binarystring(token_hash.data(), token_hash.size()));
+  const auto rows = tx.exec_params(
+      "UPDATE kms_credentials SET token_sha256 = $2 "
+      "WHERE credential_id = $1 AND revoked IS NULL RETURNING " FLS_CREDENTIAL_COLUMNS,
+      credential_id, pqxx::binarystring(token_hash.data(), token_hash.size()));
   tx.commit();
   if (rows.empty()) return std::nullopt;
   return credential_from(rows[0]);
@@ -181,16 +189,19 @@ std::optional<CredentialRow> replace_credential_token(pqxx::connection& c, const
 
 std::optional<SealedKeys> any_keys(pqxx::connection& c) {
   pqxx::read_transaction tx(c);
-  return keys_from(tx.exec("SELECT sidecar_id, row_key_sealed, batch_key_sealed, batch_public_key FROM kms_keys LIMIT 1"));
+  return keys_from(
+      tx.exec("SELECT sidecar_id, row_key_sealed, batch_key_sealed, batch_public_key FROM kms_keys LIMIT 1"));
 }
 
 std::optional<SealedKeys> keys_of(pqxx::connection& c, const std::string& sidecar_id) {
   pqxx::read_transaction tx(c);
-  return keys_from(tx.exec_params(
-      "SELECT k.sidecar_id, row_key_sealed, batch_key_sealed, batch_public_key, "
-      "coalesce(s.credential_id, '" + std::string(kOpenScope) + "'), s.service_name "
-      "FROM kms_keys k JOIN kms_sidecars s USING (sidecar_id) WHERE k.sidecar_id = $1",
-      sidecar_id));
+  return keys_from(
+      tx.exec_params("SELECT k.sidecar_id, row_key_sealed, batch_key_sealed, batch_public_key, "
+                     "coalesce(s.credential_id, '" +
+                         std::string(kOpenScope) +
+                         "'), s.service_name "
+                         "FROM kms_keys k JOIN kms_sidecars s USING (sidecar_id) WHERE k.sidecar_id = $1",
+                     sidecar_id));
 }
 
 std::vector<bool> insert_batches(pqxx::connection& c, const std::vector<NewBatch>& batches) {
@@ -238,11 +249,11 @@ std::vector<std::string> batches_in_window(pqxx::connection& c, const std::strin
                                            const Instant& end) {
   pqxx::read_transaction tx(c);
   std::vector<std::string> out;
-  for (const auto& row : tx.exec_params(
-           "SELECT b.batch_id FROM kms_batches b JOIN kms_sidecars s ON s.sidecar_id = b.sidecar_id "
-           "WHERE s.service_name = $1 AND b.received BETWEEN " FLS_SQL_FROM_MICROS("$2") " AND " FLS_SQL_FROM_MICROS("$3")
-           " ORDER BY b.received, b.batch_id",
-           service, start.micros_ceil(), end.micros_floor())) {
+  for (const auto& row :
+       tx.exec_params("SELECT b.batch_id FROM kms_batches b JOIN kms_sidecars s ON s.sidecar_id = b.sidecar_id "
+                      "WHERE s.service_name = $1 AND b.received BETWEEN " FLS_SQL_FROM_MICROS(
+                          "$2") " AND " FLS_SQL_FROM_MICROS("$3") " ORDER BY b.received, b.batch_id",
+                      service, start.micros_ceil(), end.micros_floor())) {
     out.push_back(row[0].c_str());
   }
   return out;
@@ -250,9 +261,10 @@ std::vector<std::string> batches_in_window(pqxx::connection& c, const std::strin
 
 void insert_healthcheck(pqxx::connection& c, const HealthcheckRow& row) {
   pqxx::work tx(c);
-  tx.exec_params("INSERT INTO kms_healthchecks (healthcheck_id, sidecar_id, level, created) VALUES ($1, $2, $3, "
-                 FLS_SQL_FROM_MILLIS("$4") ")",
-                 row.healthcheck_id, row.sidecar_id, row.level, row.created_ms);
+  tx.exec_params(
+      "INSERT INTO kms_healthchecks (healthcheck_id, sidecar_id, level, created) VALUES ($1, $2, "
+      "$3, " FLS_SQL_FROM_MILLIS("$4") ")",
+      row.healthcheck_id, row.sidecar_id, row.level, row.created_ms);
   tx.commit();
 }
 
@@ -268,8 +280,8 @@ bool complete_healthcheck(pqxx::connection& c, const std::string& healthcheck_id
 
 std::optional<HealthcheckRow> find_healthcheck(pqxx::connection& c, const std::string& healthcheck_id) {
   pqxx::read_transaction tx(c);
-  const auto rows = tx.exec_params("SELECT healthcheck_id, sidecar_id, level, " FLS_SQL_TO_MILLIS("created")
-                                   ", response::text FROM kms_healthchecks WHERE healthcheck_id = $1",
+  const auto rows = tx.exec_params("SELECT healthcheck_id, sidecar_id, level, " FLS_SQL_TO_MILLIS(
+                                       "created") ", response::text FROM kms_healthchecks WHERE healthcheck_id = $1",
                                    healthcheck_id);
   if (rows.empty()) return std::nullopt;
   HealthcheckRow out{rows[0][0].c_str(), rows[0][1].c_str(), rows[0][2].c_str(), rows[0][3].as<EpochMillis>(), {}};
@@ -279,21 +291,22 @@ std::optional<HealthcheckRow> find_healthcheck(pqxx::connection& c, const std::s
 
 void insert_inquiry(pqxx::connection& c, const InquiryRow& row) {
   pqxx::work tx(c);
-  tx.exec_params("INSERT INTO kms_inquiries (inquiry_id, service_name, start_time, end_time, created, asked) "
-                 "VALUES ($1, $2, " FLS_SQL_FROM_MICROS("$3") ", " FLS_SQL_FROM_MICROS("$4") ", "
-                 FLS_SQL_FROM_MILLIS("$5") ", $6::uuid[])",
-                 row.inquiry_id, row.service_name, row.start.micros_floor(), row.end.micros_floor(), row.created_ms,
-                 uuid_array_literal(row.asked));
+  tx.exec_params(
+      "INSERT INTO kms_inquiries (inquiry_id, service_name, start_time, end_time, created, asked) "
+      "VALUES ($1, $2, " FLS_SQL_FROM_MICROS("$3") ", " FLS_SQL_FROM_MICROS("$4") ", " FLS_SQL_FROM_MILLIS(
+          "$5") ", $6::uuid[])",
+      row.inquiry_id, row.service_name, row.start.micros_floor(), row.end.micros_floor(), row.created_ms,
+      uuid_array_literal(row.asked));
   tx.commit();
 }
 
 void insert_inquiry_response(pqxx::connection& c, const std::string& inquiry_id, const InquiryResponseRow& row) {
   pqxx::work tx(c);
-  tx.exec_params("INSERT INTO kms_inquiry_responses (inquiry_id, sidecar_id, batch_id, body, total, item, problem) "
-                 "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                 inquiry_id, row.sidecar_id, row.batch_id ? row.batch_id->c_str() : nullptr,
-                 row.batch_id ? row.body.c_str() : nullptr, row.total, row.item,
-                 row.problem ? row.problem->c_str() : nullptr);
+  tx.exec_params(
+      "INSERT INTO kms_inquiry_responses (inquiry_id, sidecar_id, batch_id, body, total, item, problem) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+      inquiry_id, row.sidecar_id, row.batch_id ? row.batch_id->c_str() : nullptr,
+      row.batch_id ? row.body.c_str() : nullptr, row.total, row.item, row.problem ? row.problem->c_str() : nullptr);
   tx.commit();
 }
 
@@ -354,19 +367,22 @@ std::map<std::string, std::string> scopes_of(pqxx::connection& c, const std::vec
 
 void insert_admin_action(pqxx::connection& c, const AdminAction& action) {
   pqxx::work tx(c);
-  tx.exec_params("INSERT INTO kms_admin_actions (role, remote, method, path, target, status) "
-                 "VALUES ($1, $2, $3, $4, $5, $6)",
-                 action.role, action.remote, action.method, action.path,
-                 action.target ? action.target->c_str() : nullptr, action.status);
+  tx.exec_params(
+      "INSERT INTO kms_admin_actions (role, remote, method, path, target, status) "
+      "VALUES ($1, $2, $3, $4, $5, $6)",
+      action.role, action.remote, action.method, action.path, action.target ? action.target->c_str() : nullptr,
+      action.status);
   tx.commit();
 }
 
 std::vector<AdminAction> list_admin_actions(pqxx::connection& c, std::size_t offset, std::size_t limit) {
   pqxx::read_transaction tx(c);
   std::vector<AdminAction> out;
-  for (const auto& row : tx.exec_params("SELECT action_id, " FLS_SQL_TO_MILLIS("at") ", role, remote, method, path, "
-                                        "target, status FROM kms_admin_actions ORDER BY action_id OFFSET $1 LIMIT $2",
-                                        offset, limit + 1)) {
+  for (const auto& row :
+       tx.exec_params("SELECT action_id, " FLS_SQL_TO_MILLIS(
+                          "at") ", role, remote, method, path, "
+                                "target, status FROM kms_admin_actions ORDER BY action_id OFFSET $1 LIMIT $2",
+                      offset, limit + 1)) {
     out.push_back(AdminAction{row[0].as<std::int64_t>(), row[1].as<EpochMillis>(), row[2].c_str(), row[3].c_str(),
                               row[4].c_str(), row[5].c_str(), optional_text(row[6]), row[7].as<unsigned>()});
   }

@@ -19,11 +19,12 @@ using ordered_json = nlohmann::ordered_json;
 namespace {
 
 ordered_json credential_json(const CredentialRow& row) {
-  return ordered_json{{"id", row.credential_id},
-                      {"service", row.service_name},
-                      {"label", row.label},
-                      {"created", format_iso_millis(row.created_ms)},
-                      {"revoked", row.revoked_ms ? ordered_json(format_iso_millis(*row.revoked_ms)) : ordered_json(nullptr)}};
+  return ordered_json{
+      {"id", row.credential_id},
+      {"service", row.service_name},
+      {"label", row.label},
+      {"created", format_iso_millis(row.created_ms)},
+      {"revoked", row.revoked_ms ? ordered_json(format_iso_millis(*row.revoked_ms)) : ordered_json(nullptr)}};
 }
 
 }  // namespace
@@ -54,7 +55,7 @@ void KmsService::prune_registrations() {
       [] {});
   // Hourly, or as often as registrations expire when they are kept for less (once a second at most).
   prune_timer_.expires_after(std::clamp<std::chrono::milliseconds>(options_.registration_retention,
-                                                                    std::chrono::seconds(1), std::chrono::hours(1)));
+                                                                   std::chrono::seconds(1), std::chrono::hours(1)));
   prune_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
     if (auto self = weak.lock(); self && !ec) self->prune_registrations();
   });
@@ -71,7 +72,8 @@ std::shared_ptr<WsPeerHandler> KmsService::accept_sidecar(const HttpRequest& req
       if (options_.registration == RegistrationMode::open) break;
       ++metrics_.registrations_refused;
       spdlog::warn("sidecar connection from {} refused: no credential (KMS_REGISTRATION=token)", request.remote);
-      refusal = api_error(401, ApiError::unauthorized, "A credential is required to register (Authorization: Bearer <token>)");
+      refusal = api_error(401, ApiError::unauthorized,
+                          "A credential is required to register (Authorization: Bearer <token>)");
       return nullptr;
     case BearerCredentials::Status::malformed:
       ++metrics_.registrations_refused;
@@ -87,8 +89,8 @@ std::shared_ptr<WsPeerHandler> KmsService::accept_sidecar(const HttpRequest& req
   }
   auto session = std::make_shared<SidecarSession>(
       SessionContext{io_, store_, vault_, keys_, metrics_,
-                     SessionSettings{options_.registration, options_.registration_limits,
-                                     options_.registration_timeout, options_.max_message_size}},
+                     SessionSettings{options_.registration, options_.registration_limits, options_.registration_timeout,
+                                     options_.max_message_size}},
       shared_from_this(), request.remote, hash);
   sessions_.insert(session);
   return session;
@@ -171,9 +173,16 @@ void KmsService::handle_http(const HttpRequest& request, HttpRespond respond) {
   HttpRequest what{request.method, request.target, {}, {}, request.remote};  // without its body
   auto recorded = [self, role, request = std::move(what), respond = std::move(respond)](HttpResponse response) {
     ActionTarget target = action_target(request, response);
-    AdminAction action{0, 0, role_name(role), request.remote, request.method, std::move(target.path),
-                       std::move(target.target), response.status};
-    self->store_.record_admin_action(std::move(action), [](bool) {}, [] {});
+    AdminAction action{0,
+                       0,
+                       role_name(role),
+                       request.remote,
+                       request.method,
+                       std::move(target.path),
+                       std::move(target.target),
+                       response.status};
+    self->store_.record_admin_action(
+        std::move(action), [](bool) {}, [] {});
     respond(std::move(response));
   };
   if (auto* response = std::get_if<HttpResponse>(&parsed)) return recorded(std::move(*response));
@@ -205,10 +214,11 @@ void KmsService::carry_out(ListSidecars command, HttpRespond respond) {
       page.offset, page.limit,
       [respond, page](std::vector<SidecarRow> rows) {
         respond(page_response("/sidecars", page, rows, [](const SidecarRow& r) {
-          return ordered_json{{"id", r.sidecar_id},
-                              {"serviceName", r.service_name},
-                              {"status", r.status},
-                              {"credentialId", r.credential_id ? ordered_json(*r.credential_id) : ordered_json(nullptr)}};
+          return ordered_json{
+              {"id", r.sidecar_id},
+              {"serviceName", r.service_name},
+              {"status", r.status},
+              {"credentialId", r.credential_id ? ordered_json(*r.credential_id) : ordered_json(nullptr)}};
         }));
       },
       [respond] { respond(internal_error()); });
@@ -307,8 +317,8 @@ void KmsService::carry_out(ListAdminActions command, HttpRespond respond) {
 void KmsService::carry_out(StartHealthcheck command, HttpRespond respond) {
   const auto session = registered_.find(command.sidecar_id);
   if (session == registered_.end()) {
-    return respond(api_error(404, ApiError::sidecar_not_registered,
-                             "Sidecar '" + command.sidecar_id + "' is not registered"));
+    return respond(
+        api_error(404, ApiError::sidecar_not_registered, "Sidecar '" + command.sidecar_id + "' is not registered"));
   }
   HealthcheckRow row{ids_.next_uuid(), command.sidecar_id, command.level, clock_.now_ms(), std::nullopt};
   auto weak = std::weak_ptr<SidecarSession>(session->second);
@@ -373,7 +383,8 @@ void KmsService::carry_out(StartInquiry command, HttpRespond respond) {
         self->inquiries_.track(row.inquiry_id, row.asked, gone,
                                std::chrono::steady_clock::now() + self->options_.inquiry_timeout);
         self->arm_inquiry_deadline();
-        spdlog::info("inquiry {} for service {} sent to {} sidecar(s)", row.inquiry_id, row.service_name, row.asked.size());
+        spdlog::info("inquiry {} for service {} sent to {} sidecar(s)", row.inquiry_id, row.service_name,
+                     row.asked.size());
         HttpResponse created;
         created.status = 201;
         created.headers.emplace_back("Location", "/inquiry/" + row.inquiry_id);

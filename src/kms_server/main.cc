@@ -55,8 +55,9 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   if (!fls::harden_process(config.debug_core_dumps, "KMS_DEBUG_CORE_DUMPS")) return 1;
   if (config.registration == fls::RegistrationMode::open) {
-    spdlog::warn("*** KMS_REGISTRATION=open: anyone who reaches this port can register as any service and put "
-                 "batches into its inquiries; set KMS_REGISTRATION=token once every sidecar has SIDE_KMS__TOKEN ***");
+    spdlog::warn(
+        "*** KMS_REGISTRATION=open: anyone who reaches this port can register as any service and put "
+        "batches into its inquiries; set KMS_REGISTRATION=token once every sidecar has SIDE_KMS__TOKEN ***");
   }
   if (config.dev_mode) {
     spdlog::warn("*** KMS_DEV_MODE=true: {}{}not for production ***",
@@ -93,7 +94,8 @@ int main(int argc, char** argv) {
     service_options.max_message_size = config.max_message_size;
     service_options.registration_timeout = config.registration_timeout;
     service_options.registration_retention = config.registration_retention;
-    auto service = std::make_shared<fls::kms::KmsService>(io, store, vault, *keys, clock, *ids, std::move(service_options));
+    auto service =
+        std::make_shared<fls::kms::KmsService>(io, store, vault, *keys, clock, *ids, std::move(service_options));
 
     fls::HttpServerOptions options;
     options.bind_address = config.bind_address;

@@ -55,8 +55,7 @@ std::size_t terminate_open_registrations(const std::string& uri) {
 }
 
 template <class Result>
-void PgKmsStore::run(std::string what, std::function<Result(pqxx::connection&)> job, Done<Result> done,
-                     Failed failed) {
+void PgKmsStore::run(std::string what, std::function<Result(pqxx::connection&)> job, Done<Result> done, Failed failed) {
   db_.post(what, [this, job = std::move(job), done = std::move(done),
                   failed = std::move(failed)](pqxx::connection& connection) mutable {
     try {
@@ -156,12 +155,11 @@ void PgKmsStore::list_credentials(std::size_t offset, std::size_t limit, Done<st
       std::move(failed));
 }
 
-void PgKmsStore::revoke_credential(std::string credential_id, Done<std::optional<CredentialRow>> done,
-                                   Failed failed) {
+void PgKmsStore::revoke_credential(std::string credential_id, Done<std::optional<CredentialRow>> done, Failed failed) {
   run<std::optional<CredentialRow>>(
       "revoking credential " + credential_id,
-      [credential_id](pqxx::connection& c) { return fls::kms::revoke_credential(c, credential_id); },
-      std::move(done), std::move(failed));
+      [credential_id](pqxx::connection& c) { return fls::kms::revoke_credential(c, credential_id); }, std::move(done),
+      std::move(failed));
 }
 
 void PgKmsStore::replace_credential_token(std::string credential_id, TokenHash token_hash,
@@ -195,12 +193,11 @@ void PgKmsStore::complete_healthcheck(std::string healthcheck_id, nlohmann::json
       std::move(done), std::move(failed));
 }
 
-void PgKmsStore::find_healthcheck(std::string healthcheck_id, Done<std::optional<HealthcheckRow>> done,
-                                  Failed failed) {
+void PgKmsStore::find_healthcheck(std::string healthcheck_id, Done<std::optional<HealthcheckRow>> done, Failed failed) {
   run<std::optional<HealthcheckRow>>(
       "reading health check " + healthcheck_id,
-      [healthcheck_id](pqxx::connection& c) { return fls::kms::find_healthcheck(c, healthcheck_id); },
-      std::move(done), std::move(failed));
+      [healthcheck_id](pqxx::connection& c) { return fls::kms::find_healthcheck(c, healthcheck_id); }, std::move(done),
+      std::move(failed));
 }
 
 void PgKmsStore::create_inquiry(InquiryRow row, Done<bool> done, Failed failed) {
@@ -277,8 +274,8 @@ void PgKmsStore::list_admin_actions(std::size_t offset, std::size_t limit, Done<
                                     Failed failed) {
   run<std::vector<AdminAction>>(
       "listing admin actions",
-      [offset, limit](pqxx::connection& c) { return fls::kms::list_admin_actions(c, offset, limit); },
-      std::move(done), std::move(failed));
+      [offset, limit](pqxx::connection& c) { return fls::kms::list_admin_actions(c, offset, limit); }, std::move(done),
+      std::move(failed));
 }
 
 }  // namespace fls::kms

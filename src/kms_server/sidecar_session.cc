@@ -84,7 +84,8 @@ void SidecarSession::send_healthcheck(const std::string& healthcheck_id, const s
 }
 
 void SidecarSession::send_inquiry(const std::string& inquiry_id, const std::string& start, const std::string& end) {
-  send(protocol::encode_request(inquiry_id, protocol::kInquiry, protocol::encode_inquiry_params(inquiry_id, start, end)));
+  send(protocol::encode_request(inquiry_id, protocol::kInquiry,
+                                protocol::encode_inquiry_params(inquiry_id, start, end)));
 }
 
 void SidecarSession::close(std::uint16_t code) {
@@ -92,7 +93,8 @@ void SidecarSession::close(std::uint16_t code) {
 }
 
 void SidecarSession::mark_terminated(const std::string& id) {
-  context_.store.set_status(id, "terminated", [](bool) {}, [] {});
+  context_.store.set_status(
+      id, "terminated", [](bool) {}, [] {});
 }
 
 std::string SidecarSession::describe() const {
@@ -117,8 +119,12 @@ void SidecarSession::on_register(const json& id, const json& params) {
   auto keys = std::make_shared<IssuedKeys>(context_.keys.issue());
   const KeyVault& vault = context_.vault;
   NewRegistration registration{
-      SealedKeys{request.sidecar_id, vault.seal(keys->row_key), vault.seal(keys->batch_secret_key),
-                 std::vector<std::uint8_t>(keys->batch_public_key.begin(), keys->batch_public_key.end()), {}, {}},
+      SealedKeys{request.sidecar_id,
+                 vault.seal(keys->row_key),
+                 vault.seal(keys->batch_secret_key),
+                 std::vector<std::uint8_t>(keys->batch_public_key.begin(), keys->batch_public_key.end()),
+                 {},
+                 {}},
       request.service_name, token_hash_, context_.settings.registration == RegistrationMode::token};
   const std::string sidecar = request.sidecar_id;
   const std::string service = request.service_name;
@@ -141,14 +147,14 @@ void SidecarSession::on_register(const json& id, const json& params) {
             return self->error(id, {ErrorCode::sidecar_exists, "Sidecar with id " + sidecar + " already exists"});
           case RegistrationOutcome::unauthorized:
             spdlog::warn("sidecar connection {} refused: no valid credential for service '{}'", self->remote_, service);
-            return self->refuse(id, {ErrorCode::registration_refused,
-                                     "Registration refused: a valid credential for service '" + service +
-                                         "' is required"});
+            return self->refuse(id,
+                                {ErrorCode::registration_refused,
+                                 "Registration refused: a valid credential for service '" + service + "' is required"});
           case RegistrationOutcome::too_many_for_credential:
             spdlog::warn("sidecar connection {} refused: its credential has {} open registrations (the limit)",
                          self->remote_, limits.per_credential);
-            return self->refuse(id, {ErrorCode::too_many_for_credential,
-                                     "Too many open registrations for this credential"});
+            return self->refuse(
+                id, {ErrorCode::too_many_for_credential, "Too many open registrations for this credential"});
           case RegistrationOutcome::too_many:
             spdlog::warn("sidecar connection {} refused: {} registrations are open (the limit)", self->remote_,
                          limits.total);
@@ -189,8 +195,7 @@ void SidecarSession::on_challenge(const json& id, const json& params) {
   const auto& signatures = std::get<protocol::ChallengeParams>(decoded);
   // The batch signature is checked first, as the original KMS did.
   std::optional<ErrorCode> failure;
-  if (check_batch_signature(keys_->batch_public_key, challenge_, signatures.batch_signature) !=
-      SignatureCheck::valid) {
+  if (check_batch_signature(keys_->batch_public_key, challenge_, signatures.batch_signature) != SignatureCheck::valid) {
     failure = ErrorCode::bad_batch_signature;
   } else if (lower(signatures.row_signature) != RowSigner(keys_->row_key).sign_hex(challenge_)) {
     failure = ErrorCode::bad_row_signature;
@@ -292,7 +297,8 @@ void SidecarSession::on_reply(protocol::Response& message) {
     return;
   }
   json response = message.is_error ? json{{"error", std::move(message.payload)}} : std::move(message.payload);
-  context_.store.complete_healthcheck(lower(*id), std::move(response), [](bool) {}, [] {});
+  context_.store.complete_healthcheck(
+      lower(*id), std::move(response), [](bool) {}, [] {});
 }
 
 }  // namespace fls::kms

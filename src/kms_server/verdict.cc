@@ -74,8 +74,8 @@ void skip_value(std::string_view text, std::size_t& pos) {
     return;
   }
   // A number, true, false or null.
-  while (pos < text.size() && !is_json_whitespace(text[pos]) && text[pos] != ',' &&
-         text[pos] != ']' && text[pos] != '}') {
+  while (pos < text.size() && !is_json_whitespace(text[pos]) && text[pos] != ',' && text[pos] != ']' &&
+         text[pos] != '}') {
     ++pos;
   }
 }
@@ -327,9 +327,8 @@ bool AnswerProgress::complete() const {
   return nothing_found_ || (total_ > 0 && static_cast<std::int64_t>(seen_.size()) == total_);
 }
 
-InquirySummary summarize(const std::vector<ResultVerdict>& results,
-                         const std::vector<std::string>& in_window_batch_ids, bool complete,
-                         const InquiryAnswers& answers) {
+InquirySummary summarize(const std::vector<ResultVerdict>& results, const std::vector<std::string>& in_window_batch_ids,
+                         bool complete, const InquiryAnswers& answers) {
   InquirySummary summary;
   summary.unanswered = answers.unanswered;
   bool every_result_verified = true;

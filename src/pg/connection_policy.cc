@@ -19,7 +19,9 @@ constexpr Default kDefaults[] = {{"connect_timeout", "10"},
                                  {"keepalives_count", "3"},
                                  {"tcp_user_timeout", "30000"}};
 
-bool starts_with(const std::string& text, std::string_view prefix) { return text.compare(0, prefix.size(), prefix) == 0; }
+bool starts_with(const std::string& text, std::string_view prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
 
 // Where the options after the URI's '?' begin, npos if it has none. As in libpq, a '?' in the
 // user:password part (before the '@', which comes before any '/') does not start them.
@@ -35,7 +37,7 @@ std::size_t query_start(const std::string& uri, std::size_t prefix_size) {
 std::string with_connection_policy(const std::string& uri) {
   char* error = nullptr;
   const std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> options(PQconninfoParse(uri.c_str(), &error),
-                                                                                PQconninfoFree);
+                                                                               PQconninfoFree);
   if (!options) {
     PQfreemem(error);  // may quote the string, password and all: not for the logs
     return uri;

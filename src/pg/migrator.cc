@@ -1,8 +1,8 @@
 #include "fls/pg/migrator.h"
 
+#include <spdlog/spdlog.h>
 #include <pqxx/pqxx>
 #include <set>
-#include <spdlog/spdlog.h>
 
 #include "fls/common/backoff.h"
 #include "fls/pg/pg_connection.h"

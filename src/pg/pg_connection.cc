@@ -16,8 +16,7 @@ std::unique_ptr<pqxx::connection> connect_with_retry(const std::string& uri, con
     } catch (const std::exception& e) {
       const auto delay = backoff.next();
       // libpq's message does not contain the password; the URI is not logged.
-      spdlog::error("{}: cannot connect to the database, retrying in {} ms: {}", who, delay.count(),
-                    e.what());
+      spdlog::error("{}: cannot connect to the database, retrying in {} ms: {}", who, delay.count(), e.what());
       sleep_unless_stopping(delay, stopping);
     }
   }

@@ -132,8 +132,7 @@ PqSession::~PqSession() { PQfinish(conn_); }
 
 PqSession::Result PqSession::exec(const char* sql, std::initializer_list<const char*> params) {
   const std::vector<const char*> values(params);
-  Result result(PQexecParams(conn_, sql, static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                             nullptr, 0),
+  Result result(PQexecParams(conn_, sql, static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0),
                 PQclear);
   const auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {

@@ -9,7 +9,9 @@ namespace fls {
 
 QueryWorker::~QueryWorker() { stop(); }
 
-void QueryWorker::start() { thread_ = std::thread([this] { run(); }); }
+void QueryWorker::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void QueryWorker::stop(bool finish_queued) {
   {

@@ -36,8 +36,7 @@ std::string Response::describe_error() const {
   const auto code = payload.find("code");
   const auto message = payload.find("message");
   return "code " + (code != payload.end() ? code->dump() : std::string("?")) + ": " +
-         (message != payload.end() && message->is_string() ? message->get<std::string>()
-                                                           : std::string("(no message)"));
+         (message != payload.end() && message->is_string() ? message->get<std::string>() : std::string("(no message)"));
 }
 
 Incoming parse(std::string_view text) {

@@ -21,7 +21,8 @@ const std::string* string_field(const json& object, const char* key) {
 
 std::string upper_hex(const SecretBytes& bytes) {
   std::string out = to_hex(bytes.data(), bytes.size());
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   return out;
 }
 
@@ -47,8 +48,8 @@ Decoded<RegisterParams> decode_register_params(const json& params) {
 
 OrderedJson encode_register_result(const std::string& sidecar_id, const SecretBytes& row_key,
                                    const SecretBytes& batch_key, const std::string& challenge) {
-  return OrderedJson{{"id", sidecar_id}, {"batchKey", upper_hex(batch_key)}, {"rowKey", upper_hex(row_key)},
-                     {"challenge", challenge}};
+  return OrderedJson{
+      {"id", sidecar_id}, {"batchKey", upper_hex(batch_key)}, {"rowKey", upper_hex(row_key)}, {"challenge", challenge}};
 }
 
 std::optional<RegisterResult> decode_register_result(json& result) {

@@ -42,8 +42,8 @@ int main(int argc, char** argv) {
     fls::migrate_with_retry(config.database_uri, "sidecar_schema_migrations", fls::migrations::sidecar());
     if (start.migrate_only) return 0;
 
-    spdlog::info("forensic-logging-sidecar {} for service {}: intake port {}, health port {}, KMS {}",
-                 fls::kVersion, config.service_name, config.port, config.health_port, config.kms_url_text);
+    spdlog::info("forensic-logging-sidecar {} for service {}: intake port {}, health port {}, KMS {}", fls::kVersion,
+                 config.service_name, config.port, config.health_port, config.kms_url_text);
     fls::SidecarApp app(config);
     app.start();
     app.wait_for_signal();

@@ -28,16 +28,16 @@ HttpServerOptions health_http_options(const SidecarConfig& config) {
 SidecarApp::SidecarApp(SidecarConfig config)
     : config_(std::move(config)),
       ids_(make_random_id_source()),
-      tls_(config_.kms_url.tls ? std::optional(make_client_tls_context(
-                                     config_.kms_ca_file ? &*config_.kms_ca_file : nullptr))
-                               : std::nullopt),
+      tls_(config_.kms_url.tls
+               ? std::optional(make_client_tls_context(config_.kms_ca_file ? &*config_.kms_ca_file : nullptr))
+               : std::nullopt),
       queue_(config_.max_queued_bytes),
       repository_(config_.database_uri),
       query_worker_(config_.database_uri),
       inquiry_reader_(config_.service_name),
       intake_(io_, queue_, clock_,
-              IntakeOptions{config_.bind_address, config_.port, config_.max_message_size,
-                            config_.max_connections, config_.frame_timeout}),
+              IntakeOptions{config_.bind_address, config_.port, config_.max_message_size, config_.max_connections,
+                            config_.frame_timeout}),
       http_(io_, health_http_options(config_),
             [this](const HttpRequest& request, const HttpRespond& respond) { respond(handle_http(request)); }) {
   KmsClientOptions kms;
@@ -52,7 +52,8 @@ SidecarApp::SidecarApp(SidecarConfig config)
   ws.url = config_.kms_url;
   if (config_.kms_token) ws.bearer_token = *config_.kms_token;
   kms_ = std::make_shared<KmsClient>(
-      io_, [this, ws](WsEvents events) { return make_ws_transport(io_, tls_ ? &*tls_ : nullptr, ws, std::move(events)); },
+      io_,
+      [this, ws](WsEvents events) { return make_ws_transport(io_, tls_ ? &*tls_ : nullptr, ws, std::move(events)); },
       clock_, *ids_, *this, kms);
 
   EventWriterOptions writer;
@@ -139,8 +140,9 @@ bool SidecarApp::stop(std::chrono::milliseconds timeout) {
   if (!stored) {
     spdlog::error("stopping: the database did not take the last received messages in time");
   } else if (!finished) {
-    spdlog::warn("stopping: the last acknowledgements were not recorded in time; those batches are sent again at "
-                 "the next start");
+    spdlog::warn(
+        "stopping: the last acknowledgements were not recorded in time; those batches are sent again at "
+        "the next start");
   }
   kms_->stop();
   query_worker_.stop();
@@ -157,14 +159,15 @@ std::uint64_t SidecarApp::events_last_hour() { return writer_->events_last_hour(
 
 void SidecarApp::answer_inquiry(InquiryRequest request, std::shared_ptr<InquiryReplies> replies) {
   query_worker_.post("inquiry " + request.inquiry_id, [this, request, replies](pqxx::connection& connection) {
-    const auto result = inquiry_reader_.read(
-        connection, request.start, request.end,
-        [&](std::size_t total, std::size_t first_item, std::vector<InquiryBatch> batches) {
-          std::vector<InquiryItem> items;
-          items.reserve(batches.size());
-          for (auto& batch : batches) items.push_back(InquiryItem{std::move(batch.batch_id), std::move(batch.body)});
-          return replies->send(total, first_item, std::move(items));
-        });
+    const auto result =
+        inquiry_reader_.read(connection, request.start, request.end,
+                             [&](std::size_t total, std::size_t first_item, std::vector<InquiryBatch> batches) {
+                               std::vector<InquiryItem> items;
+                               items.reserve(batches.size());
+                               for (auto& batch : batches)
+                                 items.push_back(InquiryItem{std::move(batch.batch_id), std::move(batch.body)});
+                               return replies->send(total, first_item, std::move(items));
+                             });
     if (result.total == 0) return;
     if (result.refused) {
       spdlog::warn("inquiry {}: the KMS connection closed after {} of {} batches", request.inquiry_id, result.sent,
@@ -201,7 +204,8 @@ HttpResponse SidecarApp::metrics() const {
   PrometheusText out;
   out.counter("fls_sidecar_messages_received_total", "Frames received from clients.", intake.messages);
   out.counter("fls_sidecar_received_bytes_total", "Payload bytes received from clients.", intake.bytes);
-  out.counter("fls_sidecar_protocol_errors_total", "Client connections closed for a bad frame.", intake.protocol_errors);
+  out.counter("fls_sidecar_protocol_errors_total", "Client connections closed for a bad frame.",
+              intake.protocol_errors);
   out.gauge("fls_sidecar_client_connections", "Open client connections.", intake_.open_connections());
   out.counter("fls_sidecar_client_connections_rejected_total", "Connections refused at SIDE_MAX_CONNECTIONS.",
               intake.connections_rejected);

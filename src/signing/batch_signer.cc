@@ -24,8 +24,8 @@ std::optional<BatchSigner> BatchSigner::from_secret_key(SecretBytes secret_key) 
 
 std::string BatchSigner::sign_hex(std::string_view data) const {
   unsigned char signature[crypto_sign_BYTES];
-  crypto_sign_detached(signature, nullptr, reinterpret_cast<const unsigned char*>(data.data()),
-                       data.size(), secret_key_.data());
+  crypto_sign_detached(signature, nullptr, reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+                       secret_key_.data());
   return to_hex(signature, sizeof signature);
 }
 
@@ -40,9 +40,8 @@ template <class Byte, std::size_t N>
 bool decode_hex(std::string_view hex, std::array<Byte, N>& out) {
   std::size_t decoded = 0;
   const char* end = nullptr;
-  return hex.size() == 2 * N &&
-         sodium_hex2bin(out.data(), N, hex.data(), hex.size(), nullptr, &decoded, &end) == 0 && decoded == N &&
-         end == hex.data() + hex.size();
+  return hex.size() == 2 * N && sodium_hex2bin(out.data(), N, hex.data(), hex.size(), nullptr, &decoded, &end) == 0 &&
+         decoded == N && end == hex.data() + hex.size();
 }
 
 }  // namespace
@@ -53,8 +52,8 @@ SignatureCheck check_batch_signature(const BatchPublicKey& public_key, std::stri
   std::array<unsigned char, crypto_sign_BYTES> signature{};
   if (!decode_hex(signature_hex, signature)) return SignatureCheck::malformed;
   if (sodium_init() < 0) return SignatureCheck::invalid;  // no libsodium, no valid signature
-  return crypto_sign_verify_detached(signature.data(), reinterpret_cast<const unsigned char*>(data.data()),
-                                     data.size(), public_key.data()) == 0
+  return crypto_sign_verify_detached(signature.data(), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+                                     public_key.data()) == 0
              ? SignatureCheck::valid
              : SignatureCheck::invalid;
 }

@@ -31,8 +31,8 @@ RowSigner::RowSigner(const SecretBytes& key) : impl_(std::make_unique<Impl>()) {
     // CMAC subkeys: OpenSSL allocates them in locked memory that core dumps leave out.
     const OpenSslKeyMemoryScope locked;
     if (impl_->mac != nullptr) impl_->ctx = EVP_MAC_CTX_new(impl_->mac);
-    const OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher, 0), OSSL_PARAM_construct_end()};
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher, 0),
+                                 OSSL_PARAM_construct_end()};
     if (impl_->ctx == nullptr || EVP_MAC_init(impl_->ctx, key.data(), key.size(), params) != 1) {
       throw std::runtime_error("OpenSSL could not set up AES-256-CMAC");
     }
@@ -54,8 +54,7 @@ void RowSigner::sign_hex_into(std::string_view message, std::string& out) {
   std::size_t tag_size = 0;
   // A NULL key restarts the MAC with the key already set, skipping the key schedule.
   if (EVP_MAC_init(impl_->ctx, nullptr, 0, nullptr) != 1 ||
-      EVP_MAC_update(impl_->ctx, reinterpret_cast<const unsigned char*>(message.data()),
-                     message.size()) != 1 ||
+      EVP_MAC_update(impl_->ctx, reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1 ||
       EVP_MAC_final(impl_->ctx, tag, &tag_size, sizeof tag) != 1 || tag_size != sizeof tag) {
     throw std::runtime_error("OpenSSL AES-256-CMAC failed");
   }

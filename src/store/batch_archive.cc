@@ -11,7 +11,6 @@
 namespace fls {
 namespace {
 
-
 constexpr const char* kWindow =
     " FROM batches b JOIN sidecars s ON s.sidecar_id = b.sidecar_id"
     " WHERE s.service_name = $1 AND b.data IS NOT NULL"
@@ -27,9 +26,10 @@ std::size_t count_batches(pqxx::transaction_base& tx, const BatchWindow& window)
 
 std::vector<ArchivedBatch> batches_page(pqxx::transaction_base& tx, const BatchWindow& window,
                                         const ArchivedBatch* after, std::size_t limit) {
-  const std::string select =
-      std::string("SELECT b.batch_id, b.data, " FLS_SQL_TO_MICROS("b.created") ", b.signature, "
-                  "s.batch_public_key") + kWindow;
+  const std::string select = std::string("SELECT b.batch_id, b.data, " FLS_SQL_TO_MICROS(
+                                 "b.created") ", b.signature, "
+                                              "s.batch_public_key") +
+                             kWindow;
   const auto rows =
       after == nullptr
           ? tx.exec_params(select + " ORDER BY b.created, b.batch_id LIMIT $4", window.service_name,
@@ -41,8 +41,8 @@ std::vector<ArchivedBatch> batches_page(pqxx::transaction_base& tx, const BatchW
   std::vector<ArchivedBatch> out;
   out.reserve(rows.size());
   for (const auto& row : rows) {
-    out.push_back(ArchivedBatch{row[0].c_str(), row[1].c_str(), row[2].as<std::int64_t>(), row[3].c_str(),
-                                row[4].c_str()});
+    out.push_back(
+        ArchivedBatch{row[0].c_str(), row[1].c_str(), row[2].as<std::int64_t>(), row[3].c_str(), row[4].c_str()});
   }
   return out;
 }
@@ -50,10 +50,10 @@ std::vector<ArchivedBatch> batches_page(pqxx::transaction_base& tx, const BatchW
 std::map<std::string, std::vector<SignedRow>> rows_from_events(pqxx::transaction_base& tx,
                                                                const std::vector<std::string>& batch_ids) {
   std::map<std::string, std::vector<SignedRow>> out;
-  for (const auto& row : tx.exec_params(
-           "SELECT batch_id, sidecar_id, sequence, message, signature, " FLS_SQL_TO_MILLIS("created")
-           " FROM events WHERE batch_id = ANY($1::uuid[]) ORDER BY batch_id, sequence",
-           uuid_array_literal(batch_ids))) {
+  for (const auto& row :
+       tx.exec_params("SELECT batch_id, sidecar_id, sequence, message, signature, " FLS_SQL_TO_MILLIS(
+                          "created") " FROM events WHERE batch_id = ANY($1::uuid[]) ORDER BY batch_id, sequence",
+                      uuid_array_literal(batch_ids))) {
     const pqxx::binarystring payload(row[3]);
     SignedRow signed_row;
     append_signable_row(signed_row.row_json,
@@ -71,9 +71,10 @@ std::string inquiry_body(const ArchivedBatch& batch, const std::vector<SignedRow
   if (rebuilt == batch.data) return batch.data;
   const LogField field("batchId", batch.batch_id);
   const bool stored_data_is_signed = verify_batch_signature(batch.public_key_hex, batch.data, batch.signature);
-  spdlog::error("batch {}: the events table no longer matches the signed batch data; the {} was altered and is "
-                "sent to the KMS as it is now",
-                batch.batch_id, stored_data_is_signed ? "events table" : "batch data");
+  spdlog::error(
+      "batch {}: the events table no longer matches the signed batch data; the {} was altered and is "
+      "sent to the KMS as it is now",
+      batch.batch_id, stored_data_is_signed ? "events table" : "batch data");
   return stored_data_is_signed ? rebuilt : batch.data;
 }
 

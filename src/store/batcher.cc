@@ -16,8 +16,8 @@ Batcher::Batcher(const Clock& clock, const SteadyClock& steady, IdSource& ids, B
 
 PendingCommit Batcher::adopt(Registration registration, UnfinishedBatches unfinished) {
   open_.reset();  // its row is in the database, open: it is among `unfinished.open`
-  current_.emplace(Current{registration.sidecar_id, RowSigner(registration.row_key),
-                           std::move(registration.batch_signer), 1});
+  current_.emplace(
+      Current{registration.sidecar_id, RowSigner(registration.row_key), std::move(registration.batch_signer), 1});
   const EpochMillis now = clock_.now_ms();
   CommitGroup& group = building_.group;
   group.sidecar = SidecarRecord{current_->sidecar_id, options_.service_name, kVersion,
@@ -37,9 +37,10 @@ PendingCommit Batcher::adopt(Registration registration, UnfinishedBatches unfini
     group.closed_batches.push_back(std::move(closed));
   }
   if (!group.closed_batches.empty() || !group.resigned_batches.empty()) {
-    spdlog::info("registration {}: {} unfinished batch(es) closed and {} unacknowledged batch(es) "
-                 "signed again for delivery",
-                 current_->sidecar_id, group.closed_batches.size(), group.resigned_batches.size());
+    spdlog::info(
+        "registration {}: {} unfinished batch(es) closed and {} unacknowledged batch(es) "
+        "signed again for delivery",
+        current_->sidecar_id, group.closed_batches.size(), group.resigned_batches.size());
   }
   building_.registration_to_send.emplace(current_->sidecar_id, std::move(resend));
   batch_deadline_ = steady_.now() + options_.batch_interval;
@@ -64,14 +65,12 @@ void Batcher::add(ReceivedMessage& message) {
   const std::int64_t sequence = current_->next_sequence++;
   SignedRow row;
   row.row_json.reserve(message.payload.size() + 128);
-  append_signable_row(row.row_json,
-                      RowFields{current_->sidecar_id, sequence, message.payload, message.received_ms});
+  append_signable_row(row.row_json, RowFields{current_->sidecar_id, sequence, message.payload, message.received_ms});
   current_->row_signer.sign_hex_into(row.row_json, row.signature_hex);
 
   building_.bytes += message.payload.size();
   building_.group.events.push_back(EventRecord{ids_.next_uuid(), current_->sidecar_id, open_->batch_id, sequence,
-                                               std::move(message.payload), row.signature_hex,
-                                               message.received_ms});
+                                               std::move(message.payload), row.signature_hex, message.received_ms});
   open_->rows.push_back(std::move(row));
   if (open_->rows.size() >= options_.batch_size) close_open_batch();
 }

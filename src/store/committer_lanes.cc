@@ -92,9 +92,8 @@ CommitterLanes::InFlight* CommitterLanes::first_unclaimed() {
 void CommitterLanes::run_lane(GroupSession& session) {
   std::unique_lock lock(mutex_);
   for (;;) {
-    const bool woken = cv_.wait_for(lock, options_.idle_check_interval, [this] {
-      return first_unclaimed() != nullptr || finish_ || abandon_;
-    });
+    const bool woken = cv_.wait_for(lock, options_.idle_check_interval,
+                                    [this] { return first_unclaimed() != nullptr || finish_ || abandon_; });
     if (!woken) {
       // Only while nothing at all is in flight (a failing commit speaks for itself), and not
       // while stopping: a database that does not answer must not hold the stop up.
@@ -169,8 +168,10 @@ bool CommitterLanes::commit_in_order(GroupSession& session, InFlight& entry) {
     if (!is_turn(entry.serial)) {
       // An earlier group is still uncommitted, and most likely failing the same way: it
       // reports the failure and retries with backoff; this group tries again after it.
-      spdlog::debug("event writer: writing {} event(s) ahead of their turn failed, retrying after the group "
-                    "before them: {}", group.events.size(), outcome.error);
+      spdlog::debug(
+          "event writer: writing {} event(s) ahead of their turn failed, retrying after the group "
+          "before them: {}",
+          group.events.size(), outcome.error);
       if (!wait_turn(entry.serial)) return false;
       continue;
     }
@@ -180,11 +181,10 @@ bool CommitterLanes::commit_in_order(GroupSession& session, InFlight& entry) {
       stats_.database_ok = false;
     }
     const auto delay = backoff.next();
-    spdlog::error("event writer: commit of {} event(s) failed after {} ms, retrying in {} ms: {}",
-                  group.events.size(),
-                  std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
-                      .count(),
-                  delay.count(), outcome.error);
+    spdlog::error(
+        "event writer: commit of {} event(s) failed after {} ms, retrying in {} ms: {}", group.events.size(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count(),
+        delay.count(), outcome.error);
     sleep_unless_stopping(delay, abandon_);
     if (abandon_) return false;
   }
@@ -202,10 +202,9 @@ bool CommitterLanes::commit_in_order(GroupSession& session, InFlight& entry) {
 }
 
 void CommitterLanes::count_commit(const CommitGroup& group, double seconds) {
-  const auto closed =
-      group.closed_batches.size() +
-      static_cast<std::size_t>(std::count_if(group.new_batches.begin(), group.new_batches.end(),
-                                             [](const BatchRecord& b) { return !b.data.empty(); }));
+  const auto closed = group.closed_batches.size() +
+                      static_cast<std::size_t>(std::count_if(group.new_batches.begin(), group.new_batches.end(),
+                                                             [](const BatchRecord& b) { return !b.data.empty(); }));
   std::lock_guard lock(mutex_);
   stats_.commit_seconds.observe(seconds);
   if (!stats_.database_ok) spdlog::info("event writer: database writes succeed again");

@@ -45,10 +45,11 @@ GroupOutcome PgGroupSession::begin(const CommitGroup& group) {
     if (group.sidecar) {
       const auto& s = *group.sidecar;
       const std::string created = std::to_string(s.created_ms);
-      db.exec("INSERT INTO sidecars (sidecar_id, service_name, version, batch_public_key, created) "
-              "VALUES ($1, $2, $3, $4, " FLS_SQL_FROM_MILLIS("$5") ") ON CONFLICT DO NOTHING",
-              {s.sidecar_id.c_str(), s.service_name.c_str(), s.version.c_str(), s.batch_public_key_hex.c_str(),
-               created.c_str()});
+      db.exec(
+          "INSERT INTO sidecars (sidecar_id, service_name, version, batch_public_key, created) "
+          "VALUES ($1, $2, $3, $4, " FLS_SQL_FROM_MILLIS("$5") ") ON CONFLICT DO NOTHING",
+          {s.sidecar_id.c_str(), s.service_name.c_str(), s.version.c_str(), s.batch_public_key_hex.c_str(),
+           created.c_str()});
     }
     if (!group.new_batches.empty()) {
       db.copy_binary("batches (batch_id, sidecar_id, data, signature, created)", [&](BinaryCopyWriter& out) {
@@ -91,10 +92,10 @@ GroupOutcome PgGroupSession::commit(const CommitGroup& group) {
   return attempt([&](PqSession& db) {
     for (const auto& b : group.closed_batches) {
       const std::string created = std::to_string(b.created_ms);
-      const auto updated = db.exec(
-          "UPDATE batches SET sidecar_id = $2, data = $3, signature = $4, created = " FLS_SQL_FROM_MILLIS("$5")
-          " WHERE batch_id = $1",
-          {b.batch_id.c_str(), b.sidecar_id.c_str(), b.data.c_str(), b.signature.c_str(), created.c_str()});
+      const auto updated =
+          db.exec("UPDATE batches SET sidecar_id = $2, data = $3, signature = $4, created = " FLS_SQL_FROM_MILLIS(
+                      "$5") " WHERE batch_id = $1",
+                  {b.batch_id.c_str(), b.sidecar_id.c_str(), b.data.c_str(), b.signature.c_str(), created.c_str()});
       // The group that opened the batch is committed before this one changes it. Were its row
       // missing anyway, the batch would vanish without a trace: the group is not committed,
       // and the writer keeps retrying it and saying why.
@@ -158,14 +159,14 @@ std::vector<OpenBatch> PgEventRepository::open_batches() {
 std::vector<BatchRecord> PgEventRepository::unacknowledged_batches() {
   pqxx::connection conn(with_connection_policy(uri_));
   pqxx::read_transaction tx(conn);
-  const auto rows = tx.exec("SELECT batch_id, sidecar_id, data, signature, " FLS_SQL_TO_MILLIS("created")
-                            " FROM batches WHERE acknowledged IS NULL AND data IS NOT NULL "
-                            "ORDER BY created, batch_id");
+  const auto rows = tx.exec("SELECT batch_id, sidecar_id, data, signature, " FLS_SQL_TO_MILLIS(
+      "created") " FROM batches WHERE acknowledged IS NULL AND data IS NOT NULL "
+                 "ORDER BY created, batch_id");
   std::vector<BatchRecord> out;
   out.reserve(rows.size());
   for (const auto& row : rows) {
-    out.push_back(BatchRecord{row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].c_str(),
-                              row[4].as<EpochMillis>()});
+    out.push_back(
+        BatchRecord{row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].c_str(), row[4].as<EpochMillis>()});
   }
   return out;
 }

@@ -6,7 +6,8 @@
 
 namespace fls {
 
-std::optional<UnfinishedBatches> read_unfinished_batches(EventRepository& repository, const std::atomic<bool>& abandon) {
+std::optional<UnfinishedBatches> read_unfinished_batches(EventRepository& repository,
+                                                         const std::atomic<bool>& abandon) {
   Backoff backoff;
   for (;;) {
     try {

@@ -61,7 +61,8 @@ TEST(SecretBytes, LivesBetweenGuardPagesInPagesLeftOutOfCoreDumps) {
   EXPECT_FALSE(m.holds(other.data()));
 
   std::string why_not;
-  if (!mlock_allowed(why_not)) GTEST_SKIP() << "this process cannot lock pages (" << why_not << "): locking not checked";
+  if (!mlock_allowed(why_not))
+    GTEST_SKIP() << "this process cannot lock pages (" << why_not << "): locking not checked";
   EXPECT_TRUE(m.has_flag("lo")) << "VmFlags:" << m.vm_flags;
   EXPECT_GT(m.locked_kb, 0);
 }

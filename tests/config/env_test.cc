@@ -83,7 +83,9 @@ TEST(EnvReader, BooleanAcceptsTrueFalseOneZeroOnly) {
   EXPECT_TRUE(map_env({}).boolean("B", true));
   EXPECT_FALSE(map_env({{"B", ""}}).boolean("B", false));
   for (const char* bad : {"TRUE", "yes", "on", "2"}) {
-    EXPECT_EQ(error_of([&] { map_env({{"B", bad}}).boolean("B", false); }),
+    EXPECT_EQ(error_of([&] {
+                map_env({{"B", bad}}).boolean("B", false);
+              }),
               std::string("B must be true or false, got '") + bad + "'");
   }
 }
@@ -96,10 +98,13 @@ TEST(EnvReader, LogSettingsDefaultAndCheck) {
   map_env({{"X_LOG_LEVEL", "debug"}, {"X_LOG_FORMAT", "json"}}).log_settings("X", level, format);
   EXPECT_EQ(level, "debug");
   EXPECT_EQ(format, "json");
-  EXPECT_EQ(error_of([&] { map_env({{"X_LOG_LEVEL", "loud"}}).log_settings("X", level, format); })
-                .rfind("X_LOG_LEVEL must be one of", 0),
+  EXPECT_EQ(error_of([&] {
+              map_env({{"X_LOG_LEVEL", "loud"}}).log_settings("X", level, format);
+            }).rfind("X_LOG_LEVEL must be one of", 0),
             0u);
-  EXPECT_EQ(error_of([&] { map_env({{"X_LOG_FORMAT", "xml"}}).log_settings("X", level, format); }),
+  EXPECT_EQ(error_of([&] {
+              map_env({{"X_LOG_FORMAT", "xml"}}).log_settings("X", level, format);
+            }),
             "X_LOG_FORMAT must be text or json, got 'xml'");
 }
 

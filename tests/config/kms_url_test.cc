@@ -53,10 +53,9 @@ TEST(KmsUrl, BracketedIpv6Host) {
 }
 
 TEST(KmsUrl, RejectsOtherSchemesAndMalformedAuthorities) {
-  for (const char* bad : {"http://x", "https://kms/sidecar", "kms:8080/sidecar", "ws:/kms", "ws://",
-                          "ws:///sidecar", "ws://:8080/sidecar", "ws://kms:0/", "ws://kms:65536/",
-                          "ws://kms:port/", "ws://user@kms/", "ws://[::1/", "ws://[]:80/",
-                          "ws://[::1]x/", ""}) {
+  for (const char* bad : {"http://x", "https://kms/sidecar", "kms:8080/sidecar", "ws:/kms", "ws://", "ws:///sidecar",
+                          "ws://:8080/sidecar", "ws://kms:0/", "ws://kms:65536/", "ws://kms:port/", "ws://user@kms/",
+                          "ws://[::1/", "ws://[]:80/", "ws://[::1]x/", ""}) {
     EXPECT_FALSE(parse_kms_url(bad)) << bad;
   }
 }

@@ -33,9 +33,7 @@ std::string error_of(Env extra) {
   return {};
 }
 
-bool starts_with(const std::string& text, const std::string& prefix) {
-  return text.rfind(prefix, 0) == 0;
-}
+bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
 // ---- defaults (protocol.md §6) ----
 
@@ -108,9 +106,7 @@ TEST(SidecarConfig, ReadsEveryProtocolVariable) {
   EXPECT_EQ(c.kms_reconnect_interval, std::chrono::milliseconds(400));
 }
 
-TEST(SidecarConfig, EmptyValueCountsAsUnset) {
-  EXPECT_EQ(load({{"SIDE_PORT", ""}}).port, 5678);
-}
+TEST(SidecarConfig, EmptyValueCountsAsUnset) { EXPECT_EQ(load({{"SIDE_PORT", ""}}).port, 5678); }
 
 // ---- errors name the variable ----
 
@@ -211,8 +207,8 @@ TEST(SidecarConfigErrors, IntervalsMustBePositiveWholeMilliseconds) {
 }
 
 TEST(SidecarConfigErrors, MessageIsOneLine) {
-  for (const Env& env : {Env{{"SIDE_PORT", "abc"}}, Env{{"SIDE_KMS__URL", "http://x"}},
-                         Env{{"SIDE_LOG_LEVEL", "loud"}}}) {
+  for (const Env& env :
+       {Env{{"SIDE_PORT", "abc"}}, Env{{"SIDE_KMS__URL", "http://x"}}, Env{{"SIDE_LOG_LEVEL", "loud"}}}) {
     EXPECT_EQ(error_of(env).find('\n'), std::string::npos);
   }
 }

@@ -30,8 +30,8 @@ namespace {
 using fls::FrameDecoder;
 using Status = FrameDecoder::Status;
 
-#define FUZZ_CHECK(condition) \
-  do {                        \
+#define FUZZ_CHECK(condition)           \
+  do {                                  \
     if (!(condition)) __builtin_trap(); \
   } while (0)
 
@@ -39,33 +39,46 @@ std::size_t max_payload_for(std::uint8_t selector) {
   // Mostly small maxima, so too_large is common; a few large ones, including the 32-bit limit
   // where "4 + maximum" and the length arithmetic could overflow.
   switch (selector) {
-    case 0xff: return std::numeric_limits<std::uint32_t>::max();
-    case 0xfe: return std::numeric_limits<std::size_t>::max();
-    case 0xfd: return 16u << 20;  // the sidecar's default maximum
-    default: break;
+    case 0xff:
+      return std::numeric_limits<std::uint32_t>::max();
+    case 0xfe:
+      return std::numeric_limits<std::size_t>::max();
+    case 0xfd:
+      return 16u << 20;  // the sidecar's default maximum
+    default:
+      break;
   }
-  if (selector < 0x80) return selector;  // 0 .. 127
+  if (selector < 0x80) return selector;       // 0 .. 127
   return std::size_t{selector & 0x7fu} * 64;  // 0 .. 8000 in steps of 64
 }
 
 // Chooses the size of each read from the pattern byte and a xorshift generator.
 class Splitter {
  public:
-  Splitter(std::uint8_t pattern, std::uint8_t seed) : pattern_(pattern), state_(0x9e3779b9u ^ (seed * 0x01000193u) ^ pattern) {
+  Splitter(std::uint8_t pattern, std::uint8_t seed)
+      : pattern_(pattern), state_(0x9e3779b9u ^ (seed * 0x01000193u) ^ pattern) {
     if (state_ == 0) state_ = 1;
   }
 
   std::size_t next() {
     const std::uint32_t r = step();
     switch (pattern_ & 7u) {
-      case 0: return 1;                            // byte by byte
-      case 1: return r % 4;                        // tiny reads, empty ones included
-      case 2: return r % 16;                       // small reads
-      case 3: return (r % 8 == 0) ? 0 : r % 300;   // medium reads, some empty
-      case 4: return 3 + (r % 3);                  // around the header size
-      case 5: return (pattern_ >> 3) + 1;          // a fixed size, 1 .. 32
-      case 6: return (r & 1) ? 1 : 4096;           // alternating tiny and large
-      default: return r % 70000;                   // large reads
+      case 0:
+        return 1;  // byte by byte
+      case 1:
+        return r % 4;  // tiny reads, empty ones included
+      case 2:
+        return r % 16;  // small reads
+      case 3:
+        return (r % 8 == 0) ? 0 : r % 300;  // medium reads, some empty
+      case 4:
+        return 3 + (r % 3);  // around the header size
+      case 5:
+        return (pattern_ >> 3) + 1;  // a fixed size, 1 .. 32
+      case 6:
+        return (r & 1) ? 1 : 4096;  // alternating tiny and large
+      default:
+        return r % 70000;  // large reads
     }
   }
 
@@ -98,8 +111,8 @@ Outcome parse_model(std::string_view stream, std::size_t max_payload) {
       return out;
     }
     const auto* p = reinterpret_cast<const unsigned char*>(stream.data() + pos);
-    const std::uint32_t length = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
-                                 (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+    const std::uint32_t length =
+        (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
     if (length > max_payload) {
       out.last = Status::too_large;
       out.announced = length;
@@ -121,8 +134,7 @@ void check_buffered(const FrameDecoder& decoder, std::size_t max_payload) {
 }
 
 // Feeds one read; returns false once the decoder reported too_large (the connection would close).
-bool feed(FrameDecoder& decoder, std::string_view read, std::size_t max_payload, std::string& payload,
-          Outcome& out) {
+bool feed(FrameDecoder& decoder, std::string_view read, std::size_t max_payload, std::string& payload, Outcome& out) {
   while (true) {
     const std::size_t before = read.size();
     const Status status = decoder.decode(read, payload);

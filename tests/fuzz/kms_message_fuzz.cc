@@ -21,6 +21,7 @@
 //
 // Invariant: every text the client sends is a JSON object with "jsonrpc":"2.0"
 // (__builtin_trap() otherwise). Crashes, sanitizer reports and escaping exceptions are findings.
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <chrono>
@@ -29,7 +30,6 @@
 #include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -93,10 +93,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   const std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
   switch (data[0] % 4) {
-    case 0: verify_body(rest); break;
-    case 1: replay_answers(rest); break;
-    case 2: parse_bearer(rest); break;
-    default: parse_json(rest); break;
+    case 0:
+      verify_body(rest);
+      break;
+    case 1:
+      replay_answers(rest);
+      break;
+    case 2:
+      parse_bearer(rest);
+      break;
+    default:
+      parse_json(rest);
+      break;
   }
   return 0;
 }

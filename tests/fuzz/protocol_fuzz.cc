@@ -66,11 +66,11 @@ void decode_everything(json params) {
             again->row_key->size() == kRowKeySize && again->batch_key->size() == kBatchKeySize);
     }
   }
-  if (auto p = decode_inquiry_response_params(params); p && p->batch_id && p->total && p->item && *p->total >= 0 &&
-                                                       *p->item >= 0 && *p->total <= kMaxInquiryItems) {
-    json encoded = json::parse(dump(encode_inquiry_item(p->inquiry_id, *p->batch_id, *p->body,
-                                                        static_cast<std::size_t>(*p->total),
-                                                        static_cast<std::size_t>(*p->item))));
+  if (auto p = decode_inquiry_response_params(params);
+      p && p->batch_id && p->total && p->item && *p->total >= 0 && *p->item >= 0 && *p->total <= kMaxInquiryItems) {
+    json encoded =
+        json::parse(dump(encode_inquiry_item(p->inquiry_id, *p->batch_id, *p->body, static_cast<std::size_t>(*p->total),
+                                             static_cast<std::size_t>(*p->item))));
     const auto again = decode_inquiry_response_params(encoded);
     check(again && again->batch_id == p->batch_id && again->body == p->body && again->total == p->total &&
           again->item == p->item);

@@ -16,8 +16,8 @@ using Status = FrameDecoder::Status;
 constexpr std::size_t kMax = 1024;
 
 std::string header(std::uint32_t length) {
-  return {static_cast<char>(length >> 24), static_cast<char>(length >> 16),
-          static_cast<char>(length >> 8), static_cast<char>(length)};
+  return {static_cast<char>(length >> 24), static_cast<char>(length >> 16), static_cast<char>(length >> 8),
+          static_cast<char>(length)};
 }
 
 std::string frame(std::string_view payload) {

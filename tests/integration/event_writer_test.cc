@@ -17,13 +17,13 @@
 #include <thread>
 #include <vector>
 
+#include "commit_reply_cutter.h"
 #include "fls/common/ids.h"
 #include "fls/intake/intake_queue.h"
 #include "fls/pg/migration.h"
 #include "fls/pg/migrator.h"
 #include "fls/store/event_writer.h"
 #include "fls/store/pg_event_repository.h"
-#include "commit_reply_cutter.h"
 #include "independent_crypto.h"
 #include "test_database.h"
 
@@ -79,7 +79,7 @@ std::string group_name(const CommitGroup& group) {
 
 enum class Fault {
   kNone,
-  kConnectionLost,  // the connection drops before COMMIT is sent: the group certainly rolled back
+  kConnectionLost,   // the connection drops before COMMIT is sent: the group certainly rolled back
   kCommitReplyLost,  // COMMIT reaches the server and commits, its reply is lost: the group is in doubt
   kHeld,             // the commit waits until the test records "release", then goes on
 };
@@ -149,8 +149,7 @@ class FaultySession final : public GroupSession {
 
 class FaultyRepository final : public EventRepository {
  public:
-  FaultyRepository(const std::string& uri, Script& script, FaultPlan plan)
-      : real_(uri), script_(script), plan_(plan) {}
+  FaultyRepository(const std::string& uri, Script& script, FaultPlan plan) : real_(uri), script_(script), plan_(plan) {}
   std::unique_ptr<GroupSession> open_session() override {
     return std::make_unique<FaultySession>(real_, script_, plan_);
   }
@@ -251,8 +250,9 @@ class EventWriterLanesTest : public ::testing::Test {
   // Every event once, in sequence, linked to the batch that holds it; every batch closed, each
   // delivered once, in the order they were closed.
   void expect_stored_in_order() {
-    const auto events = db_.query("SELECT e.sequence, convert_from(e.message, 'UTF8'), e.batch_id::text, b.data "
-                                  "FROM events e JOIN batches b USING (batch_id) ORDER BY e.sequence");
+    const auto events = db_.query(
+        "SELECT e.sequence, convert_from(e.message, 'UTF8'), e.batch_id::text, b.data "
+        "FROM events e JOIN batches b USING (batch_id) ORDER BY e.sequence");
     ASSERT_EQ(events.size(), 8u);
     std::vector<std::string> batch_of(9);
     for (std::size_t i = 0; i < events.size(); ++i) {
@@ -380,7 +380,8 @@ TEST_F(EventWriterLanesTest, ASessionAnswersEachStepWithAnOutcome) {
   EXPECT_EQ(db_.count("SELECT count(*) FROM events"), 2);
 
   CommitGroup closing;  // closes a batch whose row was never written
-  closing.closed_batches.push_back(BatchRecord{ids->next_uuid(), sidecar_id, "[]", std::string(128, '0'), clock.now_ms()});
+  closing.closed_batches.push_back(
+      BatchRecord{ids->next_uuid(), sidecar_id, "[]", std::string(128, '0'), clock.now_ms()});
   ASSERT_EQ(session->begin(closing).status, Status::kOpen);
   const GroupOutcome missing = session->commit(closing);
   EXPECT_EQ(missing.status, Status::kFailed);

@@ -5,10 +5,10 @@
 // out; fls-kms is registered with by hand and the keys come from its reply.
 #include <gtest/gtest.h>
 #include <linux/capability.h>
+#include <sodium.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <sodium.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
@@ -394,7 +394,8 @@ class HandRegistration {
 
  private:
   json call(const std::string& method, json params) {
-    ws_.write(asio::buffer(json{{"jsonrpc", "2.0"}, {"id", random_uuid()}, {"method", method}, {"params", params}}.dump()));
+    ws_.write(
+        asio::buffer(json{{"jsonrpc", "2.0"}, {"id", random_uuid()}, {"method", method}, {"params", params}}.dump()));
     beast::flat_buffer buffer;
     ws_.read(buffer);
     return json::parse(beast::buffers_to_string(buffer.data()));

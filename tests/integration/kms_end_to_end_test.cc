@@ -5,9 +5,9 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
-#include <nlohmann/json.hpp>
 #include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "admin_client.h"
@@ -105,8 +105,10 @@ TEST_F(KmsEndToEndTest, AlteredBatchDataFailsThatBatch) {
   start_sidecar(5);
   send_and_settle(10);
   const std::string tampered = batch_of_sequence(7);
-  sidecar_db_.query("UPDATE batches SET data = replace(data, 'transfer 6 committed', 'transfer 6 cancelled') "
-                    "WHERE batch_id = '" + tampered + "'");
+  sidecar_db_.query(
+      "UPDATE batches SET data = replace(data, 'transfer 6 committed', 'transfer 6 cancelled') "
+      "WHERE batch_id = '" +
+      tampered + "'");
   const json result = verdict();
   EXPECT_EQ(result["verified"], false);
   for (const auto& r : result["results"]) EXPECT_EQ(r["verified"], r["id"] != tampered) << r.dump();
@@ -132,13 +134,18 @@ TEST_F(KmsEndToEndTest, AFailedChallengeIsRefusedAndTheSocketClosed) {
   RawSidecarSocket socket(kms_port_, credential_.token);
   auto& ws = socket.ws();
   const std::string sidecar_id = "3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b";
-  const json registered = socket.exchange({{"jsonrpc", "2.0"}, {"id", "r1"}, {"method", "register"},
-                                    {"params", {{"id", sidecar_id}, {"serviceName", kService}}}});
+  const json registered = socket.exchange({{"jsonrpc", "2.0"},
+                                           {"id", "r1"},
+                                           {"method", "register"},
+                                           {"params", {{"id", sidecar_id}, {"serviceName", kService}}}});
   ASSERT_TRUE(registered.contains("result")) << registered.dump();
   EXPECT_EQ(registered["result"]["batchKey"].get<std::string>().size(), 128u);
   EXPECT_EQ(registered["result"]["rowKey"].get<std::string>().size(), 64u);
-  const json refused = socket.exchange({{"jsonrpc", "2.0"}, {"id", "c1"}, {"method", "challenge"},
-                                 {"params", {{"rowSignature", std::string(32, '0')}, {"batchSignature", std::string(128, '0')}}}});
+  const json refused = socket.exchange(
+      {{"jsonrpc", "2.0"},
+       {"id", "c1"},
+       {"method", "challenge"},
+       {"params", {{"rowSignature", std::string(32, '0')}, {"batchSignature", std::string(128, '0')}}}});
   EXPECT_EQ(refused["id"], "c1");
   EXPECT_EQ(refused["error"]["code"], 40004);
   boost::beast::flat_buffer buffer;
@@ -158,15 +165,20 @@ TEST_F(KmsEndToEndTest, ABurstOfBatchesIsAnsweredOneByOne) {
   auto send = [&](const json& message) { socket.send(message); };
 
   const std::string sidecar_id = "5d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a";
-  send({{"jsonrpc", "2.0"}, {"id", "r1"}, {"method", "register"},
+  send({{"jsonrpc", "2.0"},
+        {"id", "r1"},
+        {"method", "register"},
         {"params", {{"id", sidecar_id}, {"serviceName", kService}}}});
   const json keys = read()["result"];
   const std::string challenge = keys["challenge"];
   const Bytes batch_key = unhex(keys["batchKey"].get<std::string>());
   const Bytes batch_seed(batch_key.begin(), batch_key.begin() + 32);
-  send({{"jsonrpc", "2.0"}, {"id", "c1"}, {"method", "challenge"},
-        {"params", {{"rowSignature", hex(rfc4493_cmac(unhex(keys["rowKey"].get<std::string>()), challenge))},
-                    {"batchSignature", hex(ed25519_sign(batch_seed, challenge))}}}});
+  send({{"jsonrpc", "2.0"},
+        {"id", "c1"},
+        {"method", "challenge"},
+        {"params",
+         {{"rowSignature", hex(rfc4493_cmac(unhex(keys["rowKey"].get<std::string>()), challenge))},
+          {"batchSignature", hex(ed25519_sign(batch_seed, challenge))}}}});
   ASSERT_TRUE(read().contains("result"));
 
   constexpr int kBatches = 100;
@@ -175,12 +187,18 @@ TEST_F(KmsEndToEndTest, ABurstOfBatchesIsAnsweredOneByOne) {
     char id[37];
     std::snprintf(id, sizeof id, "6e3d2c1b-0a9f-4e8d-9c7b-%012d", i);
     ids.push_back(id);
-    send({{"jsonrpc", "2.0"}, {"id", i}, {"method", "batch"},
+    send({{"jsonrpc", "2.0"},
+          {"id", i},
+          {"method", "batch"},
           {"params", {{"id", ids.back()}, {"signature", hex(random_bytes(64))}}}});
   }
-  send({{"jsonrpc", "2.0"}, {"id", "repeat"}, {"method", "batch"},
+  send({{"jsonrpc", "2.0"},
+        {"id", "repeat"},
+        {"method", "batch"},
         {"params", {{"id", ids.front()}, {"signature", hex(random_bytes(64))}}}});
-  send({{"jsonrpc", "2.0"}, {"id", "nul"}, {"method", "batch"},
+  send({{"jsonrpc", "2.0"},
+        {"id", "nul"},
+        {"method", "batch"},
         {"params", {{"id", "7f4e3d2c-1b0a-4f9e-8d7c-6b5a4f3e2d1c"}, {"signature", std::string("ab\0cd", 5)}}}});
 
   std::map<std::string, json> replies;
@@ -208,15 +226,20 @@ TEST_F(KmsEndToEndTest, AdminApiInputErrorsGetTheirCodes) {
   EXPECT_EQ(bad_json.status, 400u);
   EXPECT_EQ(code(bad_json), 40000);
   EXPECT_EQ(code(admin("POST", "/inquiry", R"({"startTime":"2026-01-01T00:00:00Z"})")), 40011);
-  const auto bad_date = admin("POST", "/inquiry", R"({"service":"x","startTime":"yesterday","endTime":"2026-01-01T00:00:00Z"})");
+  const auto bad_date =
+      admin("POST", "/inquiry", R"({"service":"x","startTime":"yesterday","endTime":"2026-01-01T00:00:00Z"})");
   EXPECT_EQ(bad_date.status, 400u);
   EXPECT_EQ(code(bad_date), 40012);
   EXPECT_NE(bad_date.json()["message"].get<std::string>().find("startTime"), std::string::npos);
-  EXPECT_EQ(code(admin("POST", "/inquiry", R"({"service":"x","startTime":"2026-01-01T00:00:00Z","endTime":"2026-03-01T00:00:00Z"})")),
+  EXPECT_EQ(code(admin("POST", "/inquiry",
+                       R"({"service":"x","startTime":"2026-01-01T00:00:00Z","endTime":"2026-03-01T00:00:00Z"})")),
             40010);
-  EXPECT_EQ(code(admin("POST", "/inquiry", R"({"service":"x","startTime":"2026-01-02T00:00:00Z","endTime":"2026-01-01T00:00:00Z"})")),
+  EXPECT_EQ(code(admin("POST", "/inquiry",
+                       R"({"service":"x","startTime":"2026-01-02T00:00:00Z","endTime":"2026-01-01T00:00:00Z"})")),
             40010);
-  const auto nobody = admin("POST", "/inquiry", R"({"service":"nobody","startTime":"2026-01-01T00:00:00Z","endTime":"2026-01-02T00:00:00Z"})");
+  const auto nobody =
+      admin("POST", "/inquiry",
+            R"({"service":"nobody","startTime":"2026-01-01T00:00:00Z","endTime":"2026-01-02T00:00:00Z"})");
   EXPECT_EQ(nobody.status, 400u);
   EXPECT_EQ(nobody.json()["message"], "No current sidecars are registered for service 'nobody'");
   EXPECT_EQ(code(admin("GET", "/inquiry/not-a-uuid")), 40003);
@@ -224,17 +247,20 @@ TEST_F(KmsEndToEndTest, AdminApiInputErrorsGetTheirCodes) {
   EXPECT_EQ(unknown.status, 404u);
   EXPECT_EQ(unknown.json()["message"], "Inquiry with id of 3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b does not exist");
   EXPECT_EQ(code(admin("GET", "/healthchecks/3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b")), 40402);
-  const auto unregistered = admin("POST", "/sidecars/3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b/healthchecks", R"({"level":"ping"})");
+  const auto unregistered =
+      admin("POST", "/sidecars/3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b/healthchecks", R"({"level":"ping"})");
   EXPECT_EQ(unregistered.status, 404u);
   EXPECT_EQ(unregistered.json()["message"], "Sidecar '3f1a7c9e-2b4d-4e6f-8a0b-1c2d3e4f5a6b' is not registered");
 }
 
 TEST(KmsCommandLine, RefusesToStartWithoutAMasterKeyOrWithAMalformedOne) {
-  const auto [missing_status, missing] = run_to_end(kKmsBinary, {{"KMS_DATABASE_URI", "postgres://x@127.0.0.1:1/x"}, {"KMS_ADMIN_TOKEN", "t"}}, {});
+  const auto [missing_status, missing] =
+      run_to_end(kKmsBinary, {{"KMS_DATABASE_URI", "postgres://x@127.0.0.1:1/x"}, {"KMS_ADMIN_TOKEN", "t"}}, {});
   EXPECT_EQ(missing_status, 2);
   EXPECT_NE(missing.find("KMS_MASTER_KEY"), std::string::npos) << missing;
   const auto [bad_status, bad] = run_to_end(
-      kKmsBinary, {{"KMS_DATABASE_URI", "postgres://x@127.0.0.1:1/x"}, {"KMS_ADMIN_TOKEN", "t"}, {"KMS_MASTER_KEY", "abc"}}, {});
+      kKmsBinary,
+      {{"KMS_DATABASE_URI", "postgres://x@127.0.0.1:1/x"}, {"KMS_ADMIN_TOKEN", "t"}, {"KMS_MASTER_KEY", "abc"}}, {});
   EXPECT_EQ(bad_status, 2);
   EXPECT_NE(bad.find("KMS_MASTER_KEY"), std::string::npos) << bad;
   EXPECT_EQ(bad.find("abc"), std::string::npos) << "the key's value is never printed";

@@ -7,8 +7,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <nlohmann/json.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
@@ -102,7 +102,8 @@ TEST_F(KmsSecurityTest, DeeplyNestedJsonIsRefusedAndTheKmsStaysUp) {
   EXPECT_TRUE(reply["id"].is_null()) << reply.dump();
   EXPECT_EQ(reply["error"]["code"], -32600);
 
-  for (const char* target : {"/inquiry", "/credentials", "/sidecars/0d5a4c3b-2a19-4f08-9e7d-6c5b4a392817/healthchecks"}) {
+  for (const char* target :
+       {"/inquiry", "/credentials", "/sidecars/0d5a4c3b-2a19-4f08-9e7d-6c5b4a392817/healthchecks"}) {
     const auto refused = admin("POST", target, R"({"service":)" + deep + "}");
     EXPECT_EQ(refused.status, 400u) << target;
     EXPECT_EQ(refused.json()["code"], 40000) << target;
@@ -154,7 +155,8 @@ TEST_F(KmsSecurityTest, ARogueClientCannotBendTheVerdictOfTheRealSidecar) {
   start_sidecar(5, create_credential().token);
   send_and_settle(10);
   const std::string real_sidecar = admin("GET", "/sidecars").json()[0]["id"];
-  const std::string real_batch = sidecar_db_.query("SELECT batch_id FROM batches ORDER BY created LIMIT 1")[0][0].c_str();
+  const std::string real_batch =
+      sidecar_db_.query("SELECT batch_id FROM batches ORDER BY created LIMIT 1")[0][0].c_str();
   const std::string real_signature =
       kms_db_.query("SELECT signature FROM kms_batches WHERE batch_id = '" + real_batch + "'")[0][0].c_str();
 
@@ -162,10 +164,13 @@ TEST_F(KmsSecurityTest, ARogueClientCannotBendTheVerdictOfTheRealSidecar) {
   const std::string rogue_id = "9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1a";
   rogue.register_as(rogue_id, kService);
   // Delivering a real sidecar's batch id neither reveals that it exists (no 120) nor touches it.
-  const json delivered = rogue.exchange(request("b1", "batch", {{"id", real_batch}, {"signature", std::string(128, 'a')}}));
+  const json delivered =
+      rogue.exchange(request("b1", "batch", {{"id", real_batch}, {"signature", std::string(128, 'a')}}));
   EXPECT_EQ(delivered["result"]["id"], real_batch) << delivered.dump();
-  EXPECT_EQ(kms_db_.query("SELECT signature FROM kms_batches WHERE batch_id = '" + real_batch +
-                          "' AND sidecar_id = '" + real_sidecar + "'")[0][0].c_str(),
+  EXPECT_EQ(kms_db_
+                .query("SELECT signature FROM kms_batches WHERE batch_id = '" + real_batch + "' AND sidecar_id = '" +
+                       real_sidecar + "'")[0][0]
+                .c_str(),
             real_signature);
 
   const std::string location = start_inquiry();
@@ -176,7 +181,8 @@ TEST_F(KmsSecurityTest, ARogueClientCannotBendTheVerdictOfTheRealSidecar) {
   // sequence number; then the same item again; and it never sends item 2.
   const std::string forged = R"([{"row":{"keyId":")" + real_sidecar +
                              R"(","sequence":1000000000,"message":"forged","timestamp":"2026-01-01T00:00:00.000Z"},)"
-                             R"("signature":")" + std::string(32, '0') + R"("}])";
+                             R"("signature":")" +
+                             std::string(32, '0') + R"("}])";
   const json response{{"inquiry", inquiry_id}, {"id", real_batch}, {"body", forged}, {"total", 2}, {"item", 1}};
   rogue.send(request("ir1", "inquiry-response", response));
   rogue.send(request("ir2", "inquiry-response", response));
@@ -220,8 +226,12 @@ TEST_F(KmsSecurityTest, AnswersFromASidecarTheInquiryWasNotSentToAreDropped) {
   // Registered after the inquiry was sent: not asked, whatever credential it holds.
   RawSidecarSocket late(kms_port_, create_credential().token);
   late.register_as("8f7e6d5c-4b3a-4291-8807-f6e5d4c3b2a1", kService);
-  late.send(request("ir", "inquiry-response", {{"inquiry", inquiry_id}, {"id", "8f7e6d5c-0000-4000-8000-000000000001"},
-                                               {"body", "[]"}, {"total", 1}, {"item", 1}}));
+  late.send(request("ir", "inquiry-response",
+                    {{"inquiry", inquiry_id},
+                     {"id", "8f7e6d5c-0000-4000-8000-000000000001"},
+                     {"body", "[]"},
+                     {"total", 1},
+                     {"item", 1}}));
   ASSERT_TRUE(kms_->wait_for_output("it was not sent to this sidecar; ignored")) << kms_->output();
   const json result = wait_for_verdict(location);
   EXPECT_EQ(result["unanswered"], json::array({kSilentSidecar})) << result.dump(2);
@@ -259,8 +269,11 @@ TEST_F(KmsSecurityTest, TheAuditorReadsAndStartsInquiriesAndEveryChangeIsRecorde
   EXPECT_EQ(as_auditor("GET", "/sidecars").status, 200u);
   EXPECT_EQ(as_auditor("GET", "/credentials").status, 200u);
   // Past the role check: refused for having no sidecars, not for the role.
-  EXPECT_EQ(as_auditor("POST", "/inquiry", json{{"service", kService}, {"startTime", iso_now_plus(std::chrono::seconds(-60))},
-                                                {"endTime", iso_now_plus(std::chrono::seconds(60))}}.dump())
+  EXPECT_EQ(as_auditor("POST", "/inquiry",
+                       json{{"service", kService},
+                            {"startTime", iso_now_plus(std::chrono::seconds(-60))},
+                            {"endTime", iso_now_plus(std::chrono::seconds(60))}}
+                           .dump())
                 .json()["code"],
             40002);
   const auto forbidden = as_auditor("POST", "/credentials", json{{"service", kService}}.dump());
@@ -291,14 +304,13 @@ TEST_F(KmsSecurityTest, TheAuditorReadsAndStartsInquiriesAndEveryChangeIsRecorde
     EXPECT_FALSE(a["time"].get<std::string>().empty());
     EXPECT_EQ(a["remote"].get<std::string>().rfind("127.0.0.1:", 0), 0u);
   }
-  const std::vector<std::string> expected{
-      "auditor POST /inquiry 400",
-      "auditor POST /credentials 403",
-      "admin POST /credentials 201",
-      "auditor DELETE /credentials/" + credential.id + " 403",
-      "auditor POST /credentials/" + credential.id + "/token 403",
-      "auditor POST /sidecars/" + credential.id + "/healthchecks 403",
-      "admin POST /credentials/" + credential.id + "/token 200"};
+  const std::vector<std::string> expected{"auditor POST /inquiry 400",
+                                          "auditor POST /credentials 403",
+                                          "admin POST /credentials 201",
+                                          "auditor DELETE /credentials/" + credential.id + " 403",
+                                          "auditor POST /credentials/" + credential.id + "/token 403",
+                                          "auditor POST /sidecars/" + credential.id + "/healthchecks 403",
+                                          "admin POST /credentials/" + credential.id + "/token 200"};
   EXPECT_EQ(seen, expected) << actions.dump(2);
   EXPECT_EQ(actions[2]["target"], credential.id);  // what the action created
   EXPECT_EQ(actions.dump().find(credential.token), std::string::npos);
@@ -339,8 +351,8 @@ TEST_F(KmsSecurityTest, ConnectionsAreBoundedInMessageSizeKindAndTime) {
 
   // A register is tiny: before registration a message over 16 KiB closes the connection (1009).
   RawSidecarSocket large(kms_port_, credential.token);
-  large.send_text(request("r", "register", {{"id", "2b3c4d5e-0000-4000-8000-000000000001"},
-                                            {"serviceName", std::string(20 << 10, 'x')}})
+  large.send_text(request("r", "register",
+                          {{"id", "2b3c4d5e-0000-4000-8000-000000000001"}, {"serviceName", std::string(20 << 10, 'x')}})
                       .dump());
   EXPECT_EQ(large.read_close(), std::optional<int>(1009)) << large.last_error();
 
@@ -355,8 +367,8 @@ TEST_F(KmsSecurityTest, ConnectionsAreBoundedInMessageSizeKindAndTime) {
   }
   // Each message is held as received, as text and parsed (3 x 12 MiB at once), then given back.
   std::size_t after = 0;
-  EXPECT_TRUE(eventually([&] { return (after = resident_kib(kms_->pid())) < before + 8 * 1024; },
-                         std::chrono::seconds(5)))
+  EXPECT_TRUE(
+      eventually([&] { return (after = resident_kib(kms_->pid())) < before + 8 * 1024; }, std::chrono::seconds(5)))
       << "VmRSS " << before << " kB before, " << after << " kB after";
 
   // Binary frames are not part of the protocol.
@@ -384,8 +396,8 @@ TEST_F(KmsSecurityTest, RegistrationsAreBoundedPagedAndPrunedUnlessTheyDelivered
     RawSidecarSocket second(kms_port_, credential.token);
     const json refused = second.exchange(request("r", "register", {{"id", pruned}, {"serviceName", kService}}));
     EXPECT_EQ(refused["error"]["code"], 40006) << refused.dump();
-    const json delivered = first.exchange(request("b", "batch", {{"id", "4d5e6f70-0000-4000-8000-000000000001"},
-                                                                 {"signature", std::string(128, 'b')}}));
+    const json delivered = first.exchange(
+        request("b", "batch", {{"id", "4d5e6f70-0000-4000-8000-000000000001"}, {"signature", std::string(128, 'b')}}));
     ASSERT_TRUE(delivered.contains("result")) << delivered.dump();
   }
   ASSERT_TRUE(eventually([&] { return sidecar_status(kept) == "terminated"; }));

@@ -222,7 +222,7 @@ TEST(KmsTranscript, ScriptedSessionMatchesTheRecordedFrames) {
   client_options.url = *parse_kms_url("ws://127.0.0.1:" + std::to_string(port) + "/sidecar");
   client_options.url_text = "transcript";
   client_options.service_name = kService;
-  client_options.ping_interval = 1h;  // no keep-alive traffic in the way (pings are not text anyway)
+  client_options.ping_interval = 1h;              // no keep-alive traffic in the way (pings are not text anyway)
   client_options.request_timeout = kStepTimeout;  // bounds an inquiry answer's wait for its write
   WsOptions ws_options;
   ws_options.url = client_options.url;
@@ -259,7 +259,8 @@ TEST(KmsTranscript, ScriptedSessionMatchesTheRecordedFrames) {
   ASSERT_TRUE(transcript.wait_for(10));
 
   // A health check, asked through the admin API.
-  const auto healthcheck = admin("POST", "/sidecars/" + registration.sidecar_id + "/healthchecks", R"({"level":"ping"})");
+  const auto healthcheck =
+      admin("POST", "/sidecars/" + registration.sidecar_id + "/healthchecks", R"({"level":"ping"})");
   ASSERT_EQ(healthcheck.status, 200u) << healthcheck.body;
   ASSERT_TRUE(transcript.wait_for(12));
 

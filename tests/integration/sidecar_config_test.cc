@@ -28,18 +28,22 @@ TEST(SidecarCommandLine, MissingDatabaseUriExitsNamingTheVariable) {
 }
 
 TEST(SidecarCommandLine, MalformedValuesExitNamingTheVariable) {
-  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
-           {"SIDE_PORT", "http"}, {"SIDE_HEALTH_PORT", "99999"}, {"SIDE_KMS__URL", "http://kms:8080/sidecar"},
-           {"SIDE_BATCH_SIZE", "-1"}, {"SIDE_KMS__PING_INTERVAL", "soon"}}) {
-    const auto [status, output] = run_to_end(kSidecarBinary, {{"SIDE_DATABASE_URI", "postgres://x@127.0.0.1:1/x"}, {name, value}}, {});
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{"SIDE_PORT", "http"},
+                                                        {"SIDE_HEALTH_PORT", "99999"},
+                                                        {"SIDE_KMS__URL", "http://kms:8080/sidecar"},
+                                                        {"SIDE_BATCH_SIZE", "-1"},
+                                                        {"SIDE_KMS__PING_INTERVAL", "soon"}}) {
+    const auto [status, output] =
+        run_to_end(kSidecarBinary, {{"SIDE_DATABASE_URI", "postgres://x@127.0.0.1:1/x"}, {name, value}}, {});
     EXPECT_NE(status, 0) << name;
     EXPECT_NE(output.find(name), std::string::npos) << output;
   }
 }
 
 TEST(SidecarLogs, JsonFormatWritesOneParsableObjectPerLine) {
-  ChildProcess sidecar(kSidecarBinary, {{"SIDE_DATABASE_URI", "postgres://nobody@127.0.0.1:1/none"},
-                                        {"SIDE_LOG_FORMAT", "json"}});
+  ChildProcess sidecar(kSidecarBinary,
+                       {{"SIDE_DATABASE_URI", "postgres://nobody@127.0.0.1:1/none"}, {"SIDE_LOG_FORMAT", "json"}});
   ASSERT_TRUE(sidecar.wait_for_output("retrying in 200 ms")) << sidecar.output();
   sidecar.stop(SIGKILL);
   std::istringstream lines(sidecar.output());
@@ -65,7 +69,9 @@ TEST_F(SidecarMigrationTest, MigrateAppliesEachMigrationOnceEvenWhenRunConcurren
   EXPECT_EQ(db_.count("SELECT count(*) FROM sidecar_schema_migrations"),
             db_.count("SELECT count(*) FROM sidecar_schema_migrations WHERE name LIKE '0%'"));
   EXPECT_EQ(db_.count("SELECT count(*) FROM sidecar_schema_migrations WHERE name = '0001_initial_schema'"), 1);
-  EXPECT_EQ(db_.count("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('events','batches','sidecars')"), 3);
+  EXPECT_EQ(
+      db_.count("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('events','batches','sidecars')"),
+      3);
 }
 
 }  // namespace

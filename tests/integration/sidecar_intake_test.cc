@@ -28,8 +28,8 @@ TEST_F(SidecarIntakeTest, HealthEndpointAnswersOk) {
 TEST_F(SidecarIntakeTest, ReadinessFollowsTheKmsRegistrationAndMetricsCountMessages) {
   const std::uint16_t kms_port = free_port();
   kms_.reset();
-  auto sidecar = start_sidecar({{"SIDE_KMS__URL", "ws://127.0.0.1:" + std::to_string(kms_port) + "/sidecar"},
-                                {"SIDE_BATCH_SIZE", "2"}});
+  auto sidecar = start_sidecar(
+      {{"SIDE_KMS__URL", "ws://127.0.0.1:" + std::to_string(kms_port) + "/sidecar"}, {"SIDE_BATCH_SIZE", "2"}});
   const auto not_ready = http_request(health_port_, "GET", "/ready");
   EXPECT_EQ(not_ready.status, 503u);
   EXPECT_NE(not_ready.body.find("not connected to the KMS"), std::string::npos) << not_ready.body;
@@ -52,7 +52,8 @@ TEST_F(SidecarIntakeTest, ReadinessFollowsTheKmsRegistrationAndMetricsCountMessa
 }
 
 TEST_F(SidecarIntakeTest, AnOversizedFrameClosesOnlyThatConnection) {
-  auto sidecar = start_sidecar({{"SIDE_MAX_MESSAGE_SIZE", "100"}, {"SIDE_BATCH_SIZE", "2"}, {"SIDE_LOG_FORMAT", "json"}});
+  auto sidecar =
+      start_sidecar({{"SIDE_MAX_MESSAGE_SIZE", "100"}, {"SIDE_BATCH_SIZE", "2"}, {"SIDE_LOG_FORMAT", "json"}});
   ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));
 
   asio::io_context io;
@@ -79,7 +80,8 @@ TEST_F(SidecarIntakeTest, AnOversizedFrameClosesOnlyThatConnection) {
   for (std::string line; std::getline(lines, line);) {
     const auto object = nlohmann::json::parse(line, nullptr, false);
     ASSERT_TRUE(object.is_object()) << line;
-    if (object["message"].get<std::string>().find("exceeds SIDE_MAX_MESSAGE_SIZE") != std::string::npos) warning = object;
+    if (object["message"].get<std::string>().find("exceeds SIDE_MAX_MESSAGE_SIZE") != std::string::npos)
+      warning = object;
   }
   ASSERT_TRUE(warning.is_object()) << sidecar->output();
   EXPECT_EQ(warning["level"], "warning");

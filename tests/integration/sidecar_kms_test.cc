@@ -42,8 +42,8 @@ TEST_F(SidecarKmsTest, StoresSignsAndBatchesAThousandMessagesFromConcurrentClien
   for (int c = 0; c < 4; ++c) {
     clients.emplace_back([&, c] {
       for (int chunk = 0; chunk < 5; ++chunk) {
-        send_frames(intake_port_, numbered("client " + std::to_string(c) + " chunk " + std::to_string(chunk) +
-                                               " message ", 50));
+        send_frames(intake_port_,
+                    numbered("client " + std::to_string(c) + " chunk " + std::to_string(chunk) + " message ", 50));
       }
     });
   }
@@ -79,8 +79,8 @@ TEST_F(SidecarKmsTest, AnswersAHealthCheckWithItsIdVersionTimeUptimeAndEventCoun
   const json& result = reply["result"];
   EXPECT_EQ(result["id"], kms_->registrations().front().sidecar_id);
   EXPECT_TRUE(result["version"].is_string());
-  EXPECT_TRUE(std::regex_match(result["current"].get<std::string>(),
-                               std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")));
+  EXPECT_TRUE(
+      std::regex_match(result["current"].get<std::string>(), std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")));
   EXPECT_TRUE(result["uptime"].is_number_integer());
   EXPECT_GT(result["uptime"].get<long long>(), 0);
   EXPECT_EQ(result["eventCountLastHour"], 4);
@@ -130,7 +130,8 @@ TEST_F(SidecarKmsTest, AnswersUnknownMethodsAndMalformedJsonWithErrors) {
   ASSERT_TRUE(kms_->wait_until([&] { return kms_->registered_count_locked() == 1; }));
   kms_->send_to_sidecar(R"({"jsonrpc":"2.0","id":"x-1","method":"launchRockets","params":{}})");
   kms_->send_to_sidecar("{not json");
-  kms_->send_to_sidecar(R"({"jsonrpc":"2.0","id":"x-2","method":"inquiry","params":{"inquiry":"i","startTime":"yesterday"}})");
+  kms_->send_to_sidecar(
+      R"({"jsonrpc":"2.0","id":"x-2","method":"inquiry","params":{"inquiry":"i","startTime":"yesterday"}})");
   kms_->send_to_sidecar(R"({"jsonrpc":"2.0","id":"hc","method":"HealthCheck","params":{"level":"deep"}})");
   ASSERT_TRUE(kms_->wait_until([&] { return kms_->reply_count_locked() == 4; })) << sidecar->output();
   const auto replies = kms_->replies();

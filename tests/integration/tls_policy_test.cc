@@ -110,13 +110,14 @@ class RsaCertificate {
     X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
     X509_set_pubkey(cert, key);
     X509_NAME* name = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1,
+                               0);
     X509_set_issuer_name(cert, name);
-    const bool ok = X509_sign(cert, key, EVP_sha256()) > 0 && write(cert_file(), [&](FILE* f) {
-      return PEM_write_X509(f, cert) == 1;
-    }) && write(key_file(), [&](FILE* f) {
-      return PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
-    });
+    const bool ok = X509_sign(cert, key, EVP_sha256()) > 0 &&
+                    write(cert_file(), [&](FILE* f) { return PEM_write_X509(f, cert) == 1; }) &&
+                    write(key_file(), [&](FILE* f) {
+                      return PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+                    });
     X509_free(cert);
     EVP_PKEY_free(key);
     if (!ok) throw std::runtime_error("could not make an RSA test certificate");
@@ -143,13 +144,13 @@ class RsaCertificate {
 class KmsTlsPolicyTest : public ::testing::Test {
  protected:
   void start_kms(const std::string& cert_file, const std::string& key_file) {
-    kms_ = std::make_unique<ChildProcess>(
-        kKmsBinary, std::map<std::string, std::string>{{"KMS_DATABASE_URI", db_.uri()},
-                                                       {"KMS_DEV_MODE", "true"},
-                                                       {"KMS_PORT", std::to_string(port_)},
-                                                       {"KMS_BIND_ADDRESS", "127.0.0.1"},
-                                                       {"KMS_TLS_CERT", cert_file},
-                                                       {"KMS_TLS_KEY", key_file}});
+    kms_ = std::make_unique<ChildProcess>(kKmsBinary,
+                                          std::map<std::string, std::string>{{"KMS_DATABASE_URI", db_.uri()},
+                                                                             {"KMS_DEV_MODE", "true"},
+                                                                             {"KMS_PORT", std::to_string(port_)},
+                                                                             {"KMS_BIND_ADDRESS", "127.0.0.1"},
+                                                                             {"KMS_TLS_CERT", cert_file},
+                                                                             {"KMS_TLS_KEY", key_file}});
     ASSERT_TRUE(kms_->wait_for_output("serving wss://")) << kms_->output();
   }
 
@@ -197,10 +198,10 @@ TEST_F(KmsTlsPolicyTest, RsaCertificateNoStaticRsaNoCbc) {
   expect_accepted(TLS1_2_VERSION, "ECDHE-RSA-CHACHA20-POLY1305", "TLSv1.2");
   expect_accepted(TLS1_3_VERSION, "DEFAULT", "TLSv1.3");
 
-  expect_refused(TLS1_2_VERSION, "AES128-SHA");              // static RSA, CBC, SHA-1
+  expect_refused(TLS1_2_VERSION, "AES128-SHA");  // static RSA, CBC, SHA-1
   expect_refused(TLS1_2_VERSION, "AES256-SHA");
-  expect_refused(TLS1_2_VERSION, "AES128-GCM-SHA256");       // AEAD, but static RSA: no forward secrecy
-  expect_refused(TLS1_2_VERSION, "ECDHE-RSA-AES128-SHA");    // forward secret, but CBC
+  expect_refused(TLS1_2_VERSION, "AES128-GCM-SHA256");          // AEAD, but static RSA: no forward secrecy
+  expect_refused(TLS1_2_VERSION, "ECDHE-RSA-AES128-SHA");       // forward secret, but CBC
   expect_refused(TLS1_2_VERSION, "DHE-RSA-AES128-GCM-SHA256");  // finite-field DH (no DH parameters either)
   expect_refused(TLS1_1_VERSION, "ECDHE-RSA-AES128-SHA");
 }

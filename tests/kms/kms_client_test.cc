@@ -145,9 +145,9 @@ class KmsClientTest : public testing::Test {
   static std::vector<BatchToSend> batches(int count, int first = 1) {
     std::vector<BatchToSend> out;
     for (int i = first; i < first + count; ++i) {
-      out.push_back({"00000000-0000-4000-9000-" + std::string(11 - std::to_string(i).size(), '0') + "0" +
-                         std::to_string(i),
-                     std::string(128, 'a')});
+      out.push_back(
+          {"00000000-0000-4000-9000-" + std::string(11 - std::to_string(i).size(), '0') + "0" + std::to_string(i),
+           std::string(128, 'a')});
     }
     return out;
   }
@@ -209,7 +209,8 @@ TEST_F(KmsClientTest, AcceptsUpperCaseKeysAsTheCentralKmsSendsThem) {
   }
   deliver({{"jsonrpc", "2.0"},
            {"id", request["id"]},
-           {"result", {{"id", request["params"]["id"]}, {"batchKey", batch_key}, {"rowKey", row_key}, {"challenge", "c"}}}});
+           {"result",
+            {{"id", request["params"]["id"]}, {"batchKey", batch_key}, {"rowKey", row_key}, {"challenge", "c"}}}});
   const auto challenges = sent_with("challenge");
   ASSERT_EQ(challenges.size(), 1u);
   EXPECT_EQ(challenges[0]["params"]["rowSignature"], test::hex(test::rfc4493_cmac(keys_.row, "c")));
@@ -346,8 +347,8 @@ TEST_F(KmsClientTest, ReconnectsAfterACloseAndRegistersWithANewId) {
   const std::string first = register_fully();
   transport().peer_closes();
   pump();
-  ASSERT_TRUE(run_until([&] { return transports_.size() == 2 && !sent_with("register").empty() &&
-                                     sent_with("register").size() == 2; }));
+  ASSERT_TRUE(run_until(
+      [&] { return transports_.size() == 2 && !sent_with("register").empty() && sent_with("register").size() == 2; }));
   const auto registers = sent_with("register");
   EXPECT_NE(registers[1]["params"]["id"], first);
   EXPECT_NE(registers[1]["id"], registers[0]["id"]);
@@ -448,7 +449,8 @@ TEST_F(KmsClientTest, InquiryCallsTheBackendAndItsRepliesGoOut) {
   deliver({{"jsonrpc", "2.0"},
            {"id", "inq-1"},
            {"method", "inquiry"},
-           {"params", {{"inquiry", "inq-1"}, {"startTime", "2017-07-14T14:16:15Z"}, {"endTime", "2017-07-14T15:16:15.5Z"}}}});
+           {"params",
+            {{"inquiry", "inq-1"}, {"startTime", "2017-07-14T14:16:15Z"}, {"endTime", "2017-07-14T15:16:15.5Z"}}}});
   ASSERT_EQ(backend_.inquiries.size(), 1u);
   EXPECT_EQ(backend_.inquiries[0].inquiry_id, "inq-1");
   EXPECT_EQ(backend_.inquiries[0].start.epoch_seconds, 1'500'041'775);

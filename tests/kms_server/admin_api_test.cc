@@ -96,8 +96,8 @@ TEST(AdminCommands, Listings) {
   EXPECT_EQ(page.offset, 21u);
   EXPECT_EQ(page.limit, 7u);
   EXPECT_EQ(command_of<ListAdminActions>(request("GET", "/admin-actions?limit=1000")).page.limit, 1000u);
-  for (const char* bad : {"/sidecars?limit=0", "/sidecars?limit=1001", "/sidecars?offset=-1", "/sidecars?limit=",
-                          "/sidecars?offset=1e3", "/sidecars?offset=9999999999999999"}) {
+  for (const char* bad : {"/sidecars?limit=0", "/sidecars?limit=1001", "/sidecars?offset=-1",
+                          "/sidecars?limit=", "/sidecars?offset=1e3", "/sidecars?offset=9999999999999999"}) {
     const Refusal refusal = refusal_of(request("GET", bad));
     EXPECT_EQ(refusal.status, 400u) << bad;
     EXPECT_EQ(refusal.code, 40014) << bad;
@@ -120,15 +120,17 @@ TEST(AdminCommands, HealthChecks) {
 }
 
 TEST(AdminCommands, InquiryChecksInTheirOrder) {
-  const auto inquiry = command_of<StartInquiry>(request(
-      "POST", "/inquiry", R"({"service":"ledger","startTime":"2026-01-01T00:00:00Z","endTime":"2026-01-31T00:00:00Z"})"));
+  const auto inquiry = command_of<StartInquiry>(
+      request("POST", "/inquiry",
+              R"({"service":"ledger","startTime":"2026-01-01T00:00:00Z","endTime":"2026-01-31T00:00:00Z"})"));
   EXPECT_EQ(inquiry.service, "ledger");
   EXPECT_EQ(inquiry.start_text, "2026-01-01T00:00:00Z");
   EXPECT_EQ(inquiry.end.epoch_seconds - inquiry.start.epoch_seconds, 30 * 24 * 3600);
 
   EXPECT_EQ(refusal_of(request("POST", "/inquiry", "not json")).code, 40000);
   EXPECT_EQ(refusal_of(request("POST", "/inquiry", R"({"service":"","startTime":"x"})")).code, 40011);
-  const Refusal bad_end = refusal_of(request("POST", "/inquiry", R"({"service":"s","startTime":"2026-01-01T00:00:00Z"})"));
+  const Refusal bad_end =
+      refusal_of(request("POST", "/inquiry", R"({"service":"s","startTime":"2026-01-01T00:00:00Z"})"));
   EXPECT_EQ(bad_end.code, 40012);
   EXPECT_NE(bad_end.message.find("endTime"), std::string::npos);
   // Thirty days and a nanosecond is too long; an empty or reversed range too.
@@ -146,19 +148,20 @@ TEST(AdminCommands, Credentials) {
   const auto created = command_of<CreateCredential>(request("POST", "/credentials", R"({"service":"s","label":"l"})"));
   EXPECT_EQ(created.service, "s");
   EXPECT_EQ(created.label, "l");
-  EXPECT_EQ(refusal_of(request("POST", "/credentials", R"({"service":")" + std::string(201, 'x') + "\"}")).code,
-            40011);
+  EXPECT_EQ(refusal_of(request("POST", "/credentials", R"({"service":")" + std::string(201, 'x') + "\"}")).code, 40011);
   EXPECT_EQ(refusal_of(request("POST", "/credentials", R"({"service":"s","label":7})")).code, 40015);
-  EXPECT_EQ(command_of<RevokeCredential>(request("DELETE", std::string("/credentials/") + kId)).credential_id, kLowerId);
+  EXPECT_EQ(command_of<RevokeCredential>(request("DELETE", std::string("/credentials/") + kId)).credential_id,
+            kLowerId);
   EXPECT_EQ(command_of<RotateCredential>(request("POST", std::string("/credentials/") + kId + "/token")).credential_id,
             kLowerId);
 }
 
 TEST(AdminCommands, TheAuditorReadsAndStartsInquiriesOnly) {
   EXPECT_EQ(command_of<ListSidecars>(request("GET", "/sidecars"), AdminRole::auditor).page.offset, 0u);
-  command_of<StartInquiry>(request("POST", "/inquiry",
-                                   R"({"service":"s","startTime":"2026-01-01T00:00:00Z","endTime":"2026-01-02T00:00:00Z"})"),
-                           AdminRole::auditor);
+  command_of<StartInquiry>(
+      request("POST", "/inquiry",
+              R"({"service":"s","startTime":"2026-01-01T00:00:00Z","endTime":"2026-01-02T00:00:00Z"})"),
+      AdminRole::auditor);
   for (const HttpRequest& change :
        {request("POST", "/credentials", R"({"service":"s"})"), request("DELETE", std::string("/credentials/") + kId),
         request("POST", std::string("/credentials/") + kId + "/token"),
@@ -201,7 +204,8 @@ TEST(AdminListings, LinkToTheNextPageOnlyWhenThereIsOne) {
   EXPECT_EQ(with_more.body, "[1,2]");
   ASSERT_EQ(with_more.headers.size(), 1u);
   EXPECT_EQ(with_more.headers[0].second, "</sidecars?offset=12&limit=2>; rel=\"next\"");
-  const auto last = page_response("/sidecars", page, std::vector<int>{1}, [](int n) { return nlohmann::ordered_json(n); });
+  const auto last =
+      page_response("/sidecars", page, std::vector<int>{1}, [](int n) { return nlohmann::ordered_json(n); });
   EXPECT_TRUE(last.headers.empty());
 }
 

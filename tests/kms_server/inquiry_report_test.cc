@@ -59,8 +59,7 @@ TEST(InquiryReport, AnAnswerThatIsNotWholeLeavesItsSidecarUnanswered) {
 TEST(InquiryReport, SenderProblemsAreNotResultsButSpoilTheVerdict) {
   auto repeated = item("a", "good-1", 1, 1);
   repeated.problem = "item 1 came twice";
-  const auto report =
-      build_report(inquiry({"a"}), {item("a", "good-1", 1, 1), repeated}, true, verify, {"good-1"});
+  const auto report = build_report(inquiry({"a"}), {item("a", "good-1", 1, 1), repeated}, true, verify, {"good-1"});
   EXPECT_EQ(report.results.size(), 1u);
   ASSERT_EQ(report.sender_problems.size(), 1u);
   EXPECT_EQ(report.sender_problems[0].problem, "item 1 came twice");
@@ -75,8 +74,8 @@ TEST(InquiryReport, FailedResultsAreCounted) {
 TEST(InquiryReport, RendersEveryFieldInItsOrder) {
   auto problem = item("a", "good-2", 2, 2);
   problem.problem = "total changed from 2 to 3";
-  const auto report = build_report(inquiry({"a"}), {item("a", "good-1", 2, 1), problem}, true, verify,
-                                   {"good-1", "missing-1"});
+  const auto report =
+      build_report(inquiry({"a"}), {item("a", "good-1", 2, 1), problem}, true, verify, {"good-1", "missing-1"});
   EXPECT_EQ(render_report(report),
             R"({"status":"complete","total":2,"completed":1,"results":[{"id":"good-1","body":"[]","verified":true,)"
             R"("sidecarId":"a","answeredBy":"a","rows":0,"rowsVerified":0,"problems":[]}],"verified":false,)"

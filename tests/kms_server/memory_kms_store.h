@@ -28,8 +28,8 @@ class MemoryKmsStore final : public kms::KmsStore {
   }
   void fail_next() { fail_next_ = true; }
 
-  std::map<std::string, std::string> statuses;                       // sidecar id -> status
-  std::set<std::pair<std::string, std::string>> batches;             // (scope, batch id)
+  std::map<std::string, std::string> statuses;                             // sidecar id -> status
+  std::set<std::pair<std::string, std::string>> batches;                   // (scope, batch id)
   std::vector<std::pair<std::string, kms::InquiryResponseRow>> responses;  // (inquiry id, row)
   std::map<std::string, nlohmann::json> healthcheck_responses;
 
@@ -59,8 +59,9 @@ class MemoryKmsStore final : public kms::KmsStore {
     });
   }
   void store_batch(kms::NewBatch batch, Done<bool> done, Failed failed) override {
-    answer(std::move(done), std::move(failed),
-           [this, batch] { return batches.insert({batch.scope, batch.batch_id}).second; });
+    answer(std::move(done), std::move(failed), [this, batch] {
+      return batches.insert({batch.scope, batch.batch_id}).second;
+    });
   }
   void store_inquiry_response(std::string inquiry_id, kms::InquiryResponseRow row, Done<bool> done,
                               Failed failed) override {
@@ -71,9 +72,8 @@ class MemoryKmsStore final : public kms::KmsStore {
   }
   void complete_healthcheck(std::string healthcheck_id, nlohmann::json response, Done<bool> done,
                             Failed failed) override {
-    answer(std::move(done), std::move(failed), [this, healthcheck_id, response] {
-      return healthcheck_responses.emplace(healthcheck_id, response).second;
-    });
+    answer(std::move(done), std::move(failed),
+           [this, healthcheck_id, response] { return healthcheck_responses.emplace(healthcheck_id, response).second; });
   }
 
   void prune_registrations(EpochMillis, Done<std::size_t>, Failed failed) override { unexpected("prune", failed); }

@@ -58,8 +58,12 @@ class PgKmsStoreTest : public testing::Test {
                                const std::string& service = kService, bool credential_required = true) {
     const auto keys = make_random_key_source()->issue();
     return NewRegistration{
-        SealedKeys{sidecar_id, vault_.seal(keys.row_key), vault_.seal(keys.batch_secret_key),
-                   std::vector<std::uint8_t>(keys.batch_public_key.begin(), keys.batch_public_key.end()), {}, {}},
+        SealedKeys{sidecar_id,
+                   vault_.seal(keys.row_key),
+                   vault_.seal(keys.batch_secret_key),
+                   std::vector<std::uint8_t>(keys.batch_public_key.begin(), keys.batch_public_key.end()),
+                   {},
+                   {}},
         service, token, credential_required};
   }
 
@@ -106,8 +110,8 @@ TEST_F(PgKmsStoreTest, RegistrationsNeedAValidCredentialOfTheirServiceAndStayWit
   ASSERT_TRUE(revoked && *revoked && (*revoked)->revoked_ms);
   EXPECT_EQ(register_sidecar(registration("5eed0000-0000-4000-8000-000000000005", token_)).outcome,
             RegistrationOutcome::unauthorized);
-  const auto listed = await<std::vector<SidecarRow>>(
-      [&](auto done, auto failed) { store_.list_sidecars(0, 10, done, failed); });
+  const auto listed =
+      await<std::vector<SidecarRow>>([&](auto done, auto failed) { store_.list_sidecars(0, 10, done, failed); });
   ASSERT_TRUE(listed);
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ(listed->front().status, "challenged");
@@ -119,13 +123,13 @@ TEST_F(PgKmsStoreTest, BatchIdsAreUniquePerScopeAlsoWithinOneCoalescedTransactio
   // it can; each still gets its own answer, in order.
   std::vector<std::optional<bool>> answers(4);
   int callbacks = 0;
-  const std::vector<NewBatch> batches{
-      {"b0000000-0000-4000-8000-000000000001", kSidecar, kCredential, "s1"},
-      {"b0000000-0000-4000-8000-000000000001", kSidecar, kCredential, "s1"},
-      {"b0000000-0000-4000-8000-000000000001", kOpenSidecar, kOpenScope, "s2"},
-      {"b0000000-0000-4000-8000-000000000002", kSidecar, kCredential, "s3"}};
+  const std::vector<NewBatch> batches{{"b0000000-0000-4000-8000-000000000001", kSidecar, kCredential, "s1"},
+                                      {"b0000000-0000-4000-8000-000000000001", kSidecar, kCredential, "s1"},
+                                      {"b0000000-0000-4000-8000-000000000001", kOpenSidecar, kOpenScope, "s2"},
+                                      {"b0000000-0000-4000-8000-000000000002", kSidecar, kCredential, "s3"}};
   for (std::size_t i = 0; i < batches.size(); ++i) {
-    store_.store_batch(batches[i], [&, i](bool inserted) { answers[i] = inserted, ++callbacks; }, [&] { ++callbacks; });
+    store_.store_batch(
+        batches[i], [&, i](bool inserted) { answers[i] = inserted, ++callbacks; }, [&] { ++callbacks; });
   }
   io_.restart();
   const auto work = boost::asio::make_work_guard(io_);
@@ -205,8 +209,8 @@ TEST_F(PgKmsStoreTest, AdminActionsAreRecordedAndListed) {
     store_.record_admin_action(AdminAction{0, 0, "admin", "127.0.0.1:1", "POST", "/credentials", "x", 201}, done,
                                failed);
   }));
-  const auto listed = await<std::vector<AdminAction>>(
-      [&](auto done, auto failed) { store_.list_admin_actions(0, 10, done, failed); });
+  const auto listed =
+      await<std::vector<AdminAction>>([&](auto done, auto failed) { store_.list_admin_actions(0, 10, done, failed); });
   ASSERT_TRUE(listed);
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ(listed->front().path, "/credentials");

@@ -80,7 +80,7 @@ class SidecarSessionTest : public testing::Test {
     settings.registration_timeout = registration_timeout_;
     settings.max_message_size = 1 << 20;
     auto session = std::make_shared<SidecarSession>(SessionContext{io_, store_, vault_, keys_, metrics_, settings},
-                                                     host_, "127.0.0.1:40000", token);
+                                                    host_, "127.0.0.1:40000", token);
     session->on_open(peer_);
     return session;
   }
@@ -108,7 +108,8 @@ class SidecarSessionTest : public testing::Test {
 
   // Registers and answers the challenge as a sidecar would; returns the register result.
   json register_and_pass(SidecarSession& session) {
-    json result = only_frame(session, request("r1", "register", {{"id", kSidecar}, {"serviceName", "ledger"}}))["result"];
+    json result =
+        only_frame(session, request("r1", "register", {{"id", kSidecar}, {"serviceName", "ledger"}}))["result"];
     json copy = result;
     auto keys = protocol::decode_register_result(copy);
     EXPECT_TRUE(keys && keys->row_key && keys->batch_key);
@@ -161,7 +162,8 @@ TEST_F(SidecarSessionTest, APassedChallengeRegistersAndRaisesTheMessageLimit) {
 TEST_F(SidecarSessionTest, ABadBatchSignatureIsCheckedFirstSuspendsAndCloses) {
   auto session = open();
   only_frame(*session, request("r1", "register", {{"id", kSidecar}, {"serviceName", "ledger"}}));
-  const json refused = only_frame(*session, request("r2", "challenge", {{"rowSignature", "00"}, {"batchSignature", "00"}}));
+  const json refused =
+      only_frame(*session, request("r2", "challenge", {{"rowSignature", "00"}, {"batchSignature", "00"}}));
   EXPECT_EQ(refused["error"]["code"], 40004);
   EXPECT_EQ(refused["error"]["message"], "Invalid batch signature");
   EXPECT_EQ(store_.statuses[kSidecar], "suspended");
@@ -171,7 +173,8 @@ TEST_F(SidecarSessionTest, ABadBatchSignatureIsCheckedFirstSuspendsAndCloses) {
 
 TEST_F(SidecarSessionTest, ABadRowSignatureIsRefusedToo) {
   auto session = open();
-  json result = only_frame(*session, request("r1", "register", {{"id", kSidecar}, {"serviceName", "ledger"}}))["result"];
+  json result =
+      only_frame(*session, request("r1", "register", {{"id", kSidecar}, {"serviceName", "ledger"}}))["result"];
   auto keys = protocol::decode_register_result(result);
   ASSERT_TRUE(keys && keys->batch_key);
   auto batch_signer = BatchSigner::from_secret_key(std::move(*keys->batch_key));
@@ -188,7 +191,8 @@ TEST_F(SidecarSessionTest, NothingButRegisterIsAcceptedBeforeRegistration) {
   const json answer = only_frame(*session, request("b1", "batch", {{"id", kBatch}, {"signature", "5151"}}));
   EXPECT_EQ(answer["error"]["code"], -32601);
   EXPECT_TRUE(store_.batches.empty());
-  EXPECT_EQ(only_frame(*session, request("c1", "challenge", {{"rowSignature", "a"}, {"batchSignature", "b"}}))["error"]["code"],
+  EXPECT_EQ(only_frame(*session,
+                       request("c1", "challenge", {{"rowSignature", "a"}, {"batchSignature", "b"}}))["error"]["code"],
             -32601);
 }
 
@@ -257,9 +261,10 @@ TEST_F(SidecarSessionTest, InquiryResponsesAreJudgedByTheHostAndKeptWithTheirPro
   auto session = open();
   register_and_pass(*session);
   host_->judgement = InquiryJudgement{{}, std::string("item 1 came twice")};
-  EXPECT_TRUE(exchange(*session, request("i1", "inquiry-response",
-                                         {{"inquiry", kInquiry}, {"id", kBatch}, {"body", "[]"}, {"total", 1}, {"item", 1}}))
-                  .empty());  // never answered
+  EXPECT_TRUE(
+      exchange(*session, request("i1", "inquiry-response",
+                                 {{"inquiry", kInquiry}, {"id", kBatch}, {"body", "[]"}, {"total", 1}, {"item", 1}}))
+          .empty());  // never answered
   ASSERT_EQ(store_.responses.size(), 1u);
   EXPECT_EQ(store_.responses[0].first, kInquiry);
   EXPECT_EQ(store_.responses[0].second.problem, "item 1 came twice");
@@ -277,9 +282,10 @@ TEST_F(SidecarSessionTest, AHealthCheckReplyCompletesItOnce) {
   auto session = open();
   register_and_pass(*session);
   session->send_healthcheck("aaaa0000-0000-4000-8000-000000000001", "ping");
-  EXPECT_EQ(json::parse(peer_->sent.back()),
-            json({{"jsonrpc", "2.0"}, {"id", "aaaa0000-0000-4000-8000-000000000001"}, {"method", "healthcheck"},
-                  {"params", {{"level", "ping"}}}}));
+  EXPECT_EQ(json::parse(peer_->sent.back()), json({{"jsonrpc", "2.0"},
+                                                   {"id", "aaaa0000-0000-4000-8000-000000000001"},
+                                                   {"method", "healthcheck"},
+                                                   {"params", {{"level", "ping"}}}}));
   exchange(*session, R"({"jsonrpc":"2.0","id":"AAAA0000-0000-4000-8000-000000000001","result":{"uptime":5}})");
   EXPECT_EQ(store_.healthcheck_responses.at("aaaa0000-0000-4000-8000-000000000001"), json({{"uptime", 5}}));
   // A second reply matches nothing any more.

@@ -155,7 +155,8 @@ TEST_F(VerifyResult, GenuineBodyVerifies) {
 
 // JSON.stringify escapes only `"`, `\` and control characters; `/`, DEL and non-ASCII stay raw.
 TEST_F(VerifyResult, GenuineBodyWithEscapesAndNonAsciiVerifies) {
-  const std::string message_json = R"(say \"hi\" back\\slash\n\t\u0001\u001f )" "\xC3\xA9 / \x7F \xF0\x9F\x94\x91";
+  const std::string message_json = R"(say \"hi\" back\\slash\n\t\u0001\u001f )"
+                                   "\xC3\xA9 / \x7F \xF0\x9F\x94\x91";
   const std::string body = array_text({signed_element(registration_, 1, message_json)});
   const KnownBatch known = delivered(body, registration_);
   const ResultVerdict verdict = verify_result(kBatchId, body, &known, keys_);
@@ -344,8 +345,7 @@ const std::string kSignature(32, 'a');
 INSTANTIATE_TEST_SUITE_P(
     Elements, MalformedRow,
     testing::Values(
-        MalformedElement{"Number", "1", "element 2"},
-        MalformedElement{"Array", "[]", "element 2"},
+        MalformedElement{"Number", "1", "element 2"}, MalformedElement{"Array", "[]", "element 2"},
         MalformedElement{"NoRow", R"({"signature":")" + kSignature + R"("})", "element 2"},
         MalformedElement{"RowNotObject", R"({"row":"x","signature":")" + kSignature + R"("})", "element 2"},
         MalformedElement{"NoSignature", R"({"row":)" + row_text(kSidecar, 2, "m") + "}", kKeyLabel},
@@ -361,21 +361,22 @@ INSTANTIATE_TEST_SUITE_P(
                                           R"(","sequence":2.5,"message":"m","timestamp":")" + kTimestamp + "\"}",
                                       kSignature),
                          "element 2"},
-        MalformedElement{"SequenceBeyondInt64",
-                         element_text(R"({"keyId":")" + std::string(kSidecar) +
-                                          R"(","sequence":18446744073709551615,"message":"m","timestamp":")" +
-                                          kTimestamp + "\"}",
-                                      kSignature),
-                         "element 2"},
+        MalformedElement{
+            "SequenceBeyondInt64",
+            element_text(R"({"keyId":")" + std::string(kSidecar) +
+                             R"(","sequence":18446744073709551615,"message":"m","timestamp":")" + kTimestamp + "\"}",
+                         kSignature),
+            "element 2"},
         MalformedElement{"MessageMissing",
                          element_text(R"({"keyId":")" + std::string(kSidecar) + R"(","sequence":2,"timestamp":")" +
                                           kTimestamp + "\"}",
                                       kSignature),
                          kKeyLabel},
-        MalformedElement{"KeyIdNull", element_text(R"({"keyId":null,"sequence":2,"message":"m","timestamp":")" +
-                                                       std::string(kTimestamp) + "\"}",
-                                                   kSignature),
-                         "element 2"},
+        MalformedElement{
+            "KeyIdNull",
+            element_text(R"({"keyId":null,"sequence":2,"message":"m","timestamp":")" + std::string(kTimestamp) + "\"}",
+                         kSignature),
+            "element 2"},
         MalformedElement{"TimestampOneFractionDigit",
                          element_text(row_text(kSidecar, 2, "m", "2017-07-14T14:16:15.1Z"), kSignature), kKeyLabel},
         MalformedElement{"TimestampNoFraction",
@@ -428,8 +429,7 @@ INSTANTIATE_TEST_SUITE_P(
                                                     R"("timestamp":")" + kTime + R"("},"signature":"SIG"})"},
         NonCanonicalElement{"ExtraRowMember", R"({"row":{"keyId":")" + kId + R"(","sequence":1,"message":"hi",)" +
                                                   R"("timestamp":")" + kTime + R"(","extra":1},"signature":"SIG"})"},
-        NonCanonicalElement{"WrapperKeysReordered",
-                            R"({"signature":"SIG","row":)" + row_text(kId, 1, "hi") + "}"},
+        NonCanonicalElement{"WrapperKeysReordered", R"({"signature":"SIG","row":)" + row_text(kId, 1, "hi") + "}"},
         NonCanonicalElement{"DuplicateSignature",
                             R"({"row":)" + row_text(kId, 1, "hi") + R"(,"signature":"00","signature":"SIG"})"}),
     [](const testing::TestParamInfo<NonCanonicalElement>& info) { return std::string(info.param.name); });
@@ -546,8 +546,7 @@ TEST(Summarize, GapsPerKeyIdOverDistinctSequencesSorted) {
       result_for("b3", true, {{"KEY-A", 1}, {"key-a", 2}, {"key-a", 4}})};
   const InquirySummary summary = summarize(results, {"b1", "b2", "b3"}, /*complete=*/true);
   // key-b starts at 5: numbers before the first returned one are not a gap.
-  EXPECT_EQ(as_tuples(summary.gaps),
-            (std::vector<GapTuple>{{"key-a", 2, 4}, {"key-a", 4, 7}, {"key-c", 10, 12}}));
+  EXPECT_EQ(as_tuples(summary.gaps), (std::vector<GapTuple>{{"key-a", 2, 4}, {"key-a", 4, 7}, {"key-c", 10, 12}}));
   EXPECT_FALSE(summary.verified);
 }
 
@@ -566,8 +565,8 @@ TEST_F(VerifyResult, SummaryOfVerifiedBatches) {
   std::vector<std::string> bodies;
   std::vector<KnownBatch> known;
   for (int b = 0; b < 3; ++b) {
-    bodies.push_back(array_text({signed_element(registration_, 2 * b + 1, "odd"),
-                                 signed_element(registration_, 2 * b + 2, "even")}));
+    bodies.push_back(array_text(
+        {signed_element(registration_, 2 * b + 1, "odd"), signed_element(registration_, 2 * b + 2, "even")}));
     known.push_back(delivered(bodies.back(), registration_, ids[b]));
   }
   const std::vector<std::string> in_window(std::begin(ids), std::end(ids));

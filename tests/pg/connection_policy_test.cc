@@ -43,15 +43,20 @@ TEST(ConnectionPolicy, AUriWithoutOptionsGetsAllTheDefaults) {
   const std::string uri = "postgresql://fls:secret@db.example:5433/events";
   const auto out = with_connection_policy(uri);
   EXPECT_EQ(out, uri + "?" + kPolicyQuery);
-  EXPECT_EQ(parsed(out), with_policy({{"user", "fls"}, {"password", "secret"}, {"host", "db.example"},
-                                      {"port", "5433"}, {"dbname", "events"}}));
+  EXPECT_EQ(
+      parsed(out),
+      with_policy(
+          {{"user", "fls"}, {"password", "secret"}, {"host", "db.example"}, {"port", "5433"}, {"dbname", "events"}}));
 }
 
 TEST(ConnectionPolicy, AUrisOwnOptionsStayAndTheDefaultsFollowThem) {
   const std::string uri = "postgresql://fls@db/events?sslmode=require&application_name=fls";
   const auto out = with_connection_policy(uri);
   EXPECT_EQ(out, uri + "&" + kPolicyQuery);
-  EXPECT_EQ(parsed(out), with_policy({{"user", "fls"}, {"host", "db"}, {"dbname", "events"}, {"sslmode", "require"},
+  EXPECT_EQ(parsed(out), with_policy({{"user", "fls"},
+                                      {"host", "db"},
+                                      {"dbname", "events"},
+                                      {"sslmode", "require"},
                                       {"application_name", "fls"}}));
 }
 
@@ -86,8 +91,10 @@ TEST(ConnectionPolicy, AKeyValueStringGetsTheDefaultsItLeavesUnset) {
   const std::string conninfo = "host=db dbname=events connect_timeout=5 password='a b\\' connect_timeout=1'";
   const auto out = with_connection_policy(conninfo);
   EXPECT_EQ(out, "keepalives_idle=30 keepalives_interval=10 keepalives_count=3 tcp_user_timeout=30000 " + conninfo);
-  EXPECT_EQ(parsed(out), with_policy({{"host", "db"}, {"dbname", "events"}, {"connect_timeout", "5"},
-                                      {"password", "a b' connect_timeout=1"}}));
+  EXPECT_EQ(
+      parsed(out),
+      with_policy(
+          {{"host", "db"}, {"dbname", "events"}, {"connect_timeout", "5"}, {"password", "a b' connect_timeout=1"}}));
 }
 
 TEST(ConnectionPolicy, AKeyValueStringEndingInABackslashKeepsItsLastValue) {

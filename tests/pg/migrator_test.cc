@@ -24,7 +24,7 @@ const std::vector<Migration> kTwo{
 };
 
 std::vector<std::string> apply_set(const std::string& uri, const std::vector<Migration>& all,
-                               const std::string& table = "test_migrations") {
+                                   const std::string& table = "test_migrations") {
   pqxx::connection connection(uri);
   return apply_migrations(connection, table, all);
 }
@@ -72,8 +72,9 @@ TEST(Migrator, SetsRecordedInDifferentTablesAreIndependent) {
   test::TestDatabase db;
   apply_set(db.uri(), std::vector<Migration>{{"0001_create", "CREATE TABLE t (a integer)"}}, "first_migrations");
   // The same name in another table is another migration.
-  EXPECT_EQ(apply_set(db.uri(), std::vector<Migration>{{"0001_create", "CREATE TABLE u (a integer)"}}, "second_migrations"),
-            (std::vector<std::string>{"0001_create"}));
+  EXPECT_EQ(
+      apply_set(db.uri(), std::vector<Migration>{{"0001_create", "CREATE TABLE u (a integer)"}}, "second_migrations"),
+      (std::vector<std::string>{"0001_create"}));
   EXPECT_EQ(db.count("SELECT count(*) FROM pg_tables WHERE tablename IN ('t', 'u')"), 2);
 }
 

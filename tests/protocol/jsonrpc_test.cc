@@ -112,7 +112,10 @@ TEST(JsonRpcEncode, ExactBytes) {
 }
 
 TEST(JsonRpcEncode, InvalidUtf8IsReplacedNotThrown) {
-  EXPECT_EQ(dump(OrderedJson("a\xff" "b")), "\"a\xEF\xBF\xBD" "b\"");
+  EXPECT_EQ(dump(OrderedJson("a\xff"
+                             "b")),
+            "\"a\xEF\xBF\xBD"
+            "b\"");
 }
 
 TEST(ErrorCodes, AreTheProtocolsNumbers) {

@@ -31,7 +31,8 @@ SecretBytes bytes_counting_from(std::uint8_t first, std::size_t size) {
 }
 
 TEST(RegisterParams, EncodesAndDecodes) {
-  EXPECT_EQ(dump(encode(RegisterParams{kLowerId, "ledger"})), std::string(R"({"id":")") + kLowerId + R"(","serviceName":"ledger"})");
+  EXPECT_EQ(dump(encode(RegisterParams{kLowerId, "ledger"})),
+            std::string(R"({"id":")") + kLowerId + R"(","serviceName":"ledger"})");
   const auto decoded = decode_register_params(json{{"id", kUpperId}, {"serviceName", "ledger"}});
   ASSERT_TRUE(std::holds_alternative<RegisterParams>(decoded));
   EXPECT_EQ(std::get<RegisterParams>(decoded).sidecar_id, kLowerId);
@@ -90,11 +91,13 @@ TEST(Challenge, EncodesDecodesAndPasses) {
 }
 
 TEST(Batch, EncodesDecodesAndRefusesNul) {
-  EXPECT_EQ(dump(encode(BatchParams{kLowerId, "5151"})), std::string(R"({"id":")") + kLowerId + R"(","signature":"5151"})");
+  EXPECT_EQ(dump(encode(BatchParams{kLowerId, "5151"})),
+            std::string(R"({"id":")") + kLowerId + R"(","signature":"5151"})");
   const auto decoded = decode_batch_params(json{{"id", kUpperId}, {"signature", "5151"}});
   ASSERT_TRUE(std::holds_alternative<BatchParams>(decoded));
   EXPECT_EQ(std::get<BatchParams>(decoded).batch_id, kLowerId);
-  EXPECT_EQ(refusal(decode_batch_params(json{{"id", kLowerId}})), "Invalid params: id (a UUID) and signature are required");
+  EXPECT_EQ(refusal(decode_batch_params(json{{"id", kLowerId}})),
+            "Invalid params: id (a UUID) and signature are required");
   EXPECT_EQ(refusal(decode_batch_params(json{{"id", kLowerId}, {"signature", std::string("a\0b", 3)}})),
             "Invalid params: signature must not contain NUL characters");
   EXPECT_EQ(dump(encode_batch_result(kLowerId)), std::string(R"({"id":")") + kLowerId + "\"}");
@@ -119,13 +122,15 @@ TEST(Inquiry, TimesAreParsedInEveryIsoInstantPrecision) {
   EXPECT_EQ(refusal(decode_inquiry_params(
                 json{{"inquiry", "i"}, {"startTime", "2017-07-14T14:16:16Z"}, {"endTime", "2017-07-14T14:16:15Z"}})),
             message);
-  EXPECT_EQ(refusal(decode_inquiry_params(json{{"inquiry", "i"}, {"startTime", "yesterday"}, {"endTime", "2017-07-14T14:16:15Z"}})),
+  EXPECT_EQ(refusal(decode_inquiry_params(
+                json{{"inquiry", "i"}, {"startTime", "yesterday"}, {"endTime", "2017-07-14T14:16:15Z"}})),
             message);
   EXPECT_EQ(dump(encode_inquiry_params("i", "a", "b")), R"({"inquiry":"i","startTime":"a","endTime":"b"})");
 }
 
 TEST(InquiryResponse, ExactBytes) {
-  EXPECT_EQ(dump(encode_inquiry_item("i", "b", "[]", 2, 1)), R"({"inquiry":"i","id":"b","body":"[]","total":2,"item":1})");
+  EXPECT_EQ(dump(encode_inquiry_item("i", "b", "[]", 2, 1)),
+            R"({"inquiry":"i","id":"b","body":"[]","total":2,"item":1})");
   EXPECT_EQ(dump(encode_inquiry_nothing_found("i")), R"({"inquiry":"i","total":0,"item":0})");
 }
 

@@ -47,10 +47,16 @@ TEST(SignableRow, AppendsAfterExistingText) {
 TEST(SignableRow, EscapesExactlyAsJsonStringify) {
   // quote, backslash, \b \t \n \f \r, 0x01, 0x1f, '/', DEL, é, €, 😀, NUL
   const std::string payload = std::string("q\"b\\\b\t\n\f\r\x01\x1f/\x7f") +
-                              "\xC3\xA9" "\xE2\x82\xAC" "\xF0\x9F\x98\x80" + std::string(1, '\0');
+                              "\xC3\xA9"
+                              "\xE2\x82\xAC"
+                              "\xF0\x9F\x98\x80" +
+                              std::string(1, '\0');
   const std::string expected =
       std::string(R"({"keyId":"9b2e4f0a-3c1d-4e5f-8a7b-6c5d4e3f2a1b","sequence":1,"message":")") +
-      R"(q\"b\\\b\t\n\f\r\u0001\u001f/)" + "\x7f" + "\xC3\xA9" "\xE2\x82\xAC" "\xF0\x9F\x98\x80" +
+      R"(q\"b\\\b\t\n\f\r\u0001\u001f/)" + "\x7f" +
+      "\xC3\xA9"
+      "\xE2\x82\xAC"
+      "\xF0\x9F\x98\x80" +
       R"(\u0000","timestamp":"2017-07-14T14:16:15.123Z"})";
   EXPECT_EQ(signable_row(payload), expected);
 }
@@ -65,15 +71,16 @@ TEST(SignableRow, OtherControlCharactersUseLowerCaseHex) {
 // Node decoded the payload with Buffer.toString('utf8') before signing it, so invalid bytes
 // are signed as U+FFFD.
 TEST(SignableRow, InvalidUtf8IsSignedWithReplacementCharacters) {
-  EXPECT_EQ(signable_row("a\x80" "b\xE2\x82"),
-            std::string(R"({"keyId":"9b2e4f0a-3c1d-4e5f-8a7b-6c5d4e3f2a1b","sequence":1,"message":"a)") +
-                kFffd + "b" + kFffd + R"(","timestamp":"2017-07-14T14:16:15.123Z"})");
+  EXPECT_EQ(signable_row("a\x80"
+                         "b\xE2\x82"),
+            std::string(R"({"keyId":"9b2e4f0a-3c1d-4e5f-8a7b-6c5d4e3f2a1b","sequence":1,"message":"a)") + kFffd + "b" +
+                kFffd + R"(","timestamp":"2017-07-14T14:16:15.123Z"})");
 }
 
 TEST(SignableRow, InvalidUtf8AndControlCharactersTogether) {
   EXPECT_EQ(signable_row(std::string("\xFF\n\0", 3)),
-            std::string(R"({"keyId":"9b2e4f0a-3c1d-4e5f-8a7b-6c5d4e3f2a1b","sequence":1,"message":")") +
-                kFffd + R"(\n\u0000","timestamp":"2017-07-14T14:16:15.123Z"})");
+            std::string(R"({"keyId":"9b2e4f0a-3c1d-4e5f-8a7b-6c5d4e3f2a1b","sequence":1,"message":")") + kFffd +
+                R"(\n\u0000","timestamp":"2017-07-14T14:16:15.123Z"})");
 }
 
 // ---- make_batch_data ----

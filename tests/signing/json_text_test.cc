@@ -36,10 +36,10 @@ TEST(JsonString, Utf8StringsMatchNlohmann) {
   const std::vector<std::string> texts{
       "",
       all_ascii,
-      "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80",           // é € 😀
-      "caf\xC3\xA9 \"quoted\" \\ back/slash\t\x7f",      // mixed escapes and raw bytes
-      "\xE2\x80\xA8\xE2\x80\xA9",                        // U+2028, U+2029: raw in JSON.stringify
-      "\xF4\x8F\xBF\xBF\xEF\xBF\xBF\xED\x9F\xBF",        // U+10FFFF, U+FFFF, U+D7FF
+      "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80",        // é € 😀
+      "caf\xC3\xA9 \"quoted\" \\ back/slash\t\x7f",  // mixed escapes and raw bytes
+      "\xE2\x80\xA8\xE2\x80\xA9",                    // U+2028, U+2029: raw in JSON.stringify
+      "\xF4\x8F\xBF\xBF\xEF\xBF\xBF\xED\x9F\xBF",    // U+10FFFF, U+FFFF, U+D7FF
       std::string("nul\0inside\0", 11),
       repeat("\x01\xC3\xA9\n", 100),
   };

@@ -94,8 +94,7 @@ TEST(RowSigner, AgreesWithIndependentCmacForEveryLengthUpTo70) {
   RowSigner signer(*key);
   std::string message;
   for (std::size_t length = 0; length <= 70; ++length) {
-    EXPECT_EQ(signer.sign_hex(message), test::hex(test::rfc4493_cmac(key_bytes, message)))
-        << "length " << length;
+    EXPECT_EQ(signer.sign_hex(message), test::hex(test::rfc4493_cmac(key_bytes, message))) << "length " << length;
     message.push_back(static_cast<char>(length * 37 + 11));
   }
 }
@@ -123,8 +122,8 @@ TEST(SecretBytesFromHex, DecodesExactSize) {
 
 // The central KMS sends its keys in upper case (protocol.md §4).
 TEST(SecretBytesFromHex, AcceptsUpperCaseAndGivesTheSameKey) {
-  const auto upper = SecretBytes::from_hex(
-      "603DEB1015CA71BE2B73AEF0857D77811F352C073B6108D72D9810A30914DFF4", RowSigner::kKeySize);
+  const auto upper =
+      SecretBytes::from_hex("603DEB1015CA71BE2B73AEF0857D77811F352C073B6108D72D9810A30914DFF4", RowSigner::kKeySize);
   ASSERT_TRUE(upper);
   EXPECT_EQ(RowSigner(*upper).sign_hex(""), "028962f61b7bf89efc6b551f4667d983");
   const auto mixed = SecretBytes::from_hex("aBcDeF", 3);
@@ -134,9 +133,9 @@ TEST(SecretBytesFromHex, AcceptsUpperCaseAndGivesTheSameKey) {
 }
 
 TEST(SecretBytesFromHex, WrongLengthIsNullopt) {
-  EXPECT_FALSE(SecretBytes::from_hex("0011223344", 4));    // one byte too many
-  EXPECT_FALSE(SecretBytes::from_hex("001122", 4));        // one byte short
-  EXPECT_FALSE(SecretBytes::from_hex("0011223", 4));       // odd digit count
+  EXPECT_FALSE(SecretBytes::from_hex("0011223344", 4));  // one byte too many
+  EXPECT_FALSE(SecretBytes::from_hex("001122", 4));      // one byte short
+  EXPECT_FALSE(SecretBytes::from_hex("0011223", 4));     // odd digit count
   EXPECT_FALSE(SecretBytes::from_hex("", 32));
   EXPECT_FALSE(SecretBytes::from_hex(std::string(62, 'a'), RowSigner::kKeySize));
 }

@@ -28,9 +28,9 @@ using test::repeat;
 // is_valid_utf8 skips ASCII eight bytes at a time: a sequence at any position, valid or not,
 // must still be judged.
 TEST(Utf8Valid, SequencesAtEveryPositionOfALongText) {
-  const std::vector<std::pair<std::string, bool>> sequences{
-      {"\xC3\xA9", true}, {"\xF0\x9F\x98\x80", true}, {"\x80", false}, {"\xC3", false},
-      {"\xED\xA0\x80", false}, {"\xFF", false}};
+  const std::vector<std::pair<std::string, bool>> sequences{{"\xC3\xA9", true},      {"\xF0\x9F\x98\x80", true},
+                                                            {"\x80", false},         {"\xC3", false},
+                                                            {"\xED\xA0\x80", false}, {"\xFF", false}};
   for (const auto& [sequence, valid] : sequences) {
     for (std::size_t at = 0; at < 20; ++at) {
       std::string text(19, 'a');
@@ -41,10 +41,9 @@ TEST(Utf8Valid, SequencesAtEveryPositionOfALongText) {
 }
 
 TEST(Utf8Decode, ValidTextIsUnchanged) {
-  for (const std::string& text : {std::string(""), std::string("plain ascii"),
-                                 std::string("\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"),
-                                 std::string("nul\0kept", 8),
-                                 std::string("\xF4\x8F\xBF\xBF\xEE\x80\x80\xED\x9F\xBF")}) {
+  for (const std::string& text :
+       {std::string(""), std::string("plain ascii"), std::string("\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"),
+        std::string("nul\0kept", 8), std::string("\xF4\x8F\xBF\xBF\xEE\x80\x80\xED\x9F\xBF")}) {
     EXPECT_TRUE(is_valid_utf8(text)) << testing::PrintToString(text);
     EXPECT_EQ(utf8_decoded(text), text);
   }
@@ -92,8 +91,12 @@ TEST(Utf8Decode, AboveU10FFFFIsFourReplacements) {
 }
 
 TEST(Utf8Decode, InterruptedSequenceKeepsTheInterruptingByte) {
-  EXPECT_FALSE(is_valid_utf8("\xE2\x82" "A"));
-  EXPECT_EQ(utf8_decoded("\xE2\x82" "A"), std::string(kFffd) + "A");
+  EXPECT_FALSE(
+      is_valid_utf8("\xE2\x82"
+                    "A"));
+  EXPECT_EQ(utf8_decoded("\xE2\x82"
+                         "A"),
+            std::string(kFffd) + "A");
 }
 
 TEST(Utf8Decode, BytesThatNeverStartASequence) {

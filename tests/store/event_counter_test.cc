@@ -29,7 +29,7 @@ TEST(EventCounter, EventsOlderThanAnHourDropOut) {
   counter.add(kT, 1);
   counter.add(kT + 10 * kSecond, 2);
   EXPECT_EQ(counter.last_hour(kT + kHour - kSecond), 3u);  // 3599 s later: still in
-  EXPECT_EQ(counter.last_hour(kT + kHour), 2u);              // 3600 s later: out
+  EXPECT_EQ(counter.last_hour(kT + kHour), 2u);            // 3600 s later: out
   EXPECT_EQ(counter.last_hour(kT + kHour + 10 * kSecond), 0u);
 }
 

@@ -48,8 +48,7 @@ CommitReplyCutter::CommitReplyCutter(const std::string& uri) {
   auto address = loopback(0);
   socklen_t length = sizeof address;
   if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::listen(listener_, 16) != 0 ||
-      ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      ::listen(listener_, 16) != 0 || ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     const std::string reason = std::strerror(errno);
     if (listener_ >= 0) ::close(listener_);
     throw std::runtime_error("relay: cannot listen on 127.0.0.1: " + reason);
@@ -103,8 +102,9 @@ void CommitReplyCutter::pump(int from, int to, bool from_client, const std::shar
     if (n <= 0) return;
     if (from_client) {
       // Cut before the COMMIT is passed on, so no part of its answer can reach the client.
-      const bool cutting = std::string_view(buffer, static_cast<std::size_t>(n)).find(kCommit) != std::string_view::npos &&
-                           armed_.exchange(false);
+      const bool cutting =
+          std::string_view(buffer, static_cast<std::size_t>(n)).find(kCommit) != std::string_view::npos &&
+          armed_.exchange(false);
       if (cutting) *cut = true;
       if (!write_all(to, buffer, static_cast<std::size_t>(n))) return;
       if (cutting) {

@@ -25,8 +25,8 @@ std::array<std::uint8_t, 16> aes_block(const Bytes& key, const std::array<std::u
   std::array<std::uint8_t, 16> out{};
   int length = 0;
   if (!EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_ecb(), nullptr, key.data(), nullptr) ||
-      !EVP_CIPHER_CTX_set_padding(ctx.get(), 0) ||
-      !EVP_EncryptUpdate(ctx.get(), out.data(), &length, in.data(), 16) || length != 16) {
+      !EVP_CIPHER_CTX_set_padding(ctx.get(), 0) || !EVP_EncryptUpdate(ctx.get(), out.data(), &length, in.data(), 16) ||
+      length != 16) {
     throw std::runtime_error("AES-ECB failed");
   }
   return out;

@@ -20,8 +20,8 @@ Bytes rfc4493_cmac(const Bytes& key, std::string_view message);
 
 // An ed25519 key pair made by OpenSSL from `seed`.
 struct Ed25519Pair {
-  Bytes seed;        // 32 bytes
-  Bytes public_key;  // 32 bytes
+  Bytes seed;                // 32 bytes
+  Bytes public_key;          // 32 bytes
   Bytes secret_key() const;  // seed || public key, the 64-byte form the KMS hands out
 };
 Ed25519Pair ed25519_from_seed(const Bytes& seed);

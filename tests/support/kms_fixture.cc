@@ -27,14 +27,11 @@ bool eventually(const std::function<bool()>& condition, std::chrono::seconds tim
 }
 
 void KmsFixture::start_kms(const std::map<std::string, std::string>& overrides) {
-  std::map<std::string, std::string> env{{"KMS_DATABASE_URI", kms_db_.uri()},
-                                         {"KMS_MASTER_KEY", hex(random_bytes(32))},
-                                         {"KMS_ADMIN_TOKEN", kAdminToken},
-                                         {"KMS_AUDITOR_TOKEN", kAuditorToken},
-                                         {"KMS_PORT", std::to_string(kms_port_)},
-                                         {"KMS_BIND_ADDRESS", "127.0.0.1"},
-                                         {"KMS_INQUIRY_TIMEOUT", "10000"},
-                                         {"KMS_LOG_LEVEL", "debug"}};
+  std::map<std::string, std::string> env{
+      {"KMS_DATABASE_URI", kms_db_.uri()},     {"KMS_MASTER_KEY", hex(random_bytes(32))},
+      {"KMS_ADMIN_TOKEN", kAdminToken},        {"KMS_AUDITOR_TOKEN", kAuditorToken},
+      {"KMS_PORT", std::to_string(kms_port_)}, {"KMS_BIND_ADDRESS", "127.0.0.1"},
+      {"KMS_INQUIRY_TIMEOUT", "10000"},        {"KMS_LOG_LEVEL", "debug"}};
   for (const auto& [name, value] : overrides) env[name] = value;
   kms_ = std::make_unique<ChildProcess>(kKmsBinary, env);
   ASSERT_TRUE(kms_->wait_for_output("serving")) << kms_->output();
@@ -48,21 +45,21 @@ Credential KmsFixture::create_credential(const std::string& service) {
 }
 
 void KmsFixture::start_sidecar(int batch_size, const std::string& token) {
-  std::map<std::string, std::string> env{
-      {"SIDE_DATABASE_URI", sidecar_db_.uri()},
-      {"SIDE_KMS__URL", "ws://127.0.0.1:" + std::to_string(kms_port_) + "/sidecar"},
-      {"SIDE_PORT", std::to_string(intake_port_)},
-      {"SIDE_HEALTH_PORT", std::to_string(free_port())},
-      {"SIDE_BIND_ADDRESS", "127.0.0.1"},
-      {"SIDE_SERVICE", kService},
-      {"SIDE_BATCH_SIZE", std::to_string(batch_size)},
-      {"SIDE_KMS__RECONNECT_INTERVAL", "100"}};
+  std::map<std::string, std::string> env{{"SIDE_DATABASE_URI", sidecar_db_.uri()},
+                                         {"SIDE_KMS__URL", "ws://127.0.0.1:" + std::to_string(kms_port_) + "/sidecar"},
+                                         {"SIDE_PORT", std::to_string(intake_port_)},
+                                         {"SIDE_HEALTH_PORT", std::to_string(free_port())},
+                                         {"SIDE_BIND_ADDRESS", "127.0.0.1"},
+                                         {"SIDE_SERVICE", kService},
+                                         {"SIDE_BATCH_SIZE", std::to_string(batch_size)},
+                                         {"SIDE_KMS__RECONNECT_INTERVAL", "100"}};
   if (!token.empty()) env["SIDE_KMS__TOKEN"] = token;
   sidecar_ = std::make_unique<ChildProcess>(kSidecarBinary, env);
   ASSERT_TRUE(eventually([&] {
     const auto sidecars = admin("GET", "/sidecars").json();
     return sidecars.is_array() && !sidecars.empty() && sidecars.back()["status"] == "registered";
-  })) << sidecar_->output() << kms_->output();
+  })) << sidecar_->output()
+      << kms_->output();
 }
 
 void KmsFixture::send_and_settle(int n) {
@@ -70,8 +67,9 @@ void KmsFixture::send_and_settle(int n) {
   for (int i = 0; i < n; ++i) messages.push_back("transfer " + std::to_string(i) + " committed");
   send_frames(intake_port_, messages);
   ASSERT_TRUE(eventually([&] {
-    return sidecar_db_.count("SELECT count(*) FROM events e JOIN batches b USING (batch_id) "
-                             "WHERE b.acknowledged IS NOT NULL") == n;
+    return sidecar_db_.count(
+               "SELECT count(*) FROM events e JOIN batches b USING (batch_id) "
+               "WHERE b.acknowledged IS NOT NULL") == n;
   })) << sidecar_->output();
 }
 

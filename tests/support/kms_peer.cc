@@ -94,13 +94,14 @@ class KmsPeer::Session : public std::enable_shared_from_this<Session> {
       for (auto* key : {&batch_key, &row_key}) {
         for (auto& c : *key) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       }
-      reply(message["id"], {{"id", registration_.sidecar_id}, {"batchKey", batch_key}, {"rowKey", row_key},
-                            {"challenge", challenge_}});
+      reply(
+          message["id"],
+          {{"id", registration_.sidecar_id}, {"batchKey", batch_key}, {"rowKey", row_key}, {"challenge", challenge_}});
     } else if (method == "challenge") {
       const bool batch_ok = ed25519_verify(registration_.batch_key.public_key, challenge_,
                                            unhex(params.at("batchSignature").get<std::string>()));
-      const bool row_ok = hex(rfc4493_cmac(registration_.row_key, challenge_)) ==
-                          params.at("rowSignature").get<std::string>();
+      const bool row_ok =
+          hex(rfc4493_cmac(registration_.row_key, challenge_)) == params.at("rowSignature").get<std::string>();
       if (!batch_ok) {
         error(message["id"], 40004, "Invalid batch signature");
         return close();

@@ -43,8 +43,7 @@ class KmsPeer {
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/sidecar"; }
 
   // Waits until `predicate` (called under the peer's lock) holds; false on timeout.
-  bool wait_until(const std::function<bool()>& predicate,
-                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  bool wait_until(const std::function<bool()>& predicate, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   // Snapshots (thread-safe).
   std::vector<PeerRegistration> registrations();
@@ -61,7 +60,8 @@ class KmsPeer {
 
   // Adds a registration made with another peer (a KMS that restarted keeps its keys), and
   // records its batches as received, so checks can cover what it acknowledged.
-  void remember_registration(const PeerRegistration& registration, const std::map<std::string, PeerBatch>& batches = {});
+  void remember_registration(const PeerRegistration& registration,
+                             const std::map<std::string, PeerBatch>& batches = {});
 
   // Sends a text frame to the newest connection whose challenge passed.
   void send_to_sidecar(const std::string& text);

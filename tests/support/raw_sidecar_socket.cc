@@ -19,8 +19,9 @@ RawSidecarSocket::RawSidecarSocket(std::uint16_t port, const std::string& bearer
   beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(30));
   beast::get_lowest_layer(ws_).connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
   if (!bearer_token.empty()) {
-    ws_.set_option(websocket::stream_base::decorator(
-        [bearer_token](websocket::request_type& request) { request.set(beast::http::field::authorization, "Bearer " + bearer_token); }));
+    ws_.set_option(websocket::stream_base::decorator([bearer_token](websocket::request_type& request) {
+      request.set(beast::http::field::authorization, "Bearer " + bearer_token);
+    }));
   }
   ws_.handshake("127.0.0.1", "/sidecar");
 }
@@ -60,7 +61,9 @@ std::optional<int> RawSidecarSocket::read_close() {
 }
 
 json RawSidecarSocket::register_as(const std::string& sidecar_id, const std::string& service) {
-  const json registered = exchange({{"jsonrpc", "2.0"}, {"id", "register-" + sidecar_id}, {"method", "register"},
+  const json registered = exchange({{"jsonrpc", "2.0"},
+                                    {"id", "register-" + sidecar_id},
+                                    {"method", "register"},
                                     {"params", {{"id", sidecar_id}, {"serviceName", service}}}});
   if (!registered.contains("result")) throw std::runtime_error("registration refused: " + registered.dump());
   const json& keys = registered["result"];
@@ -68,9 +71,12 @@ json RawSidecarSocket::register_as(const std::string& sidecar_id, const std::str
   const Bytes batch_key = unhex(keys["batchKey"].get<std::string>());
   const Bytes batch_seed(batch_key.begin(), batch_key.begin() + 32);
   const json passed =
-      exchange({{"jsonrpc", "2.0"}, {"id", "challenge-" + sidecar_id}, {"method", "challenge"},
-                {"params", {{"rowSignature", hex(rfc4493_cmac(unhex(keys["rowKey"].get<std::string>()), challenge))},
-                            {"batchSignature", hex(ed25519_sign(batch_seed, challenge))}}}});
+      exchange({{"jsonrpc", "2.0"},
+                {"id", "challenge-" + sidecar_id},
+                {"method", "challenge"},
+                {"params",
+                 {{"rowSignature", hex(rfc4493_cmac(unhex(keys["rowKey"].get<std::string>()), challenge))},
+                  {"batchSignature", hex(ed25519_sign(batch_seed, challenge))}}}});
   if (!passed.contains("result")) throw std::runtime_error("challenge refused: " + passed.dump());
   return keys;
 }

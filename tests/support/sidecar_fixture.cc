@@ -52,7 +52,8 @@ std::size_t SidecarFixture::verify_everything_stored() {
   const auto received = kms_->batches();
 
   std::map<std::pair<std::string, long long>, std::pair<std::string, std::string>> events;  // signature, message
-  for (const auto& row : db_.query("SELECT sidecar_id, sequence, signature, convert_from(message, 'UTF8') FROM events")) {
+  for (const auto& row :
+       db_.query("SELECT sidecar_id, sequence, signature, convert_from(message, 'UTF8') FROM events")) {
     events[{row[0].c_str(), row[1].as<long long>()}] = {row[2].c_str(), row[3].c_str()};
   }
 

@@ -7,8 +7,8 @@
 #include <memory>
 #include <string>
 
-#include "kms_peer.h"
 #include "child_process.h"
+#include "kms_peer.h"
 #include "test_database.h"
 
 namespace fls::test {

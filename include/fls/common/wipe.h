@@ -58,9 +58,13 @@ struct WipingAllocator {
     std::allocator<T>().deallocate(p, n);
   }
   template <class U>
-  bool operator==(const WipingAllocator<U>&) const noexcept { return true; }
+  bool operator==(const WipingAllocator<U>&) const noexcept {
+    return true;
+  }
   template <class U>
-  bool operator!=(const WipingAllocator<U>&) const noexcept { return false; }
+  bool operator!=(const WipingAllocator<U>&) const noexcept {
+    return false;
+  }
 };
 
 }  // namespace fls

@@ -28,8 +28,7 @@ class EnvReader {
   std::optional<std::string> optional_text(const std::string& name) const;
   std::uint16_t port(const std::string& name, std::uint16_t fallback) const;
   // An integer in [min, max].
-  std::int64_t integer(const std::string& name, std::int64_t fallback, std::int64_t min,
-                       std::int64_t max) const;
+  std::int64_t integer(const std::string& name, std::int64_t fallback, std::int64_t min, std::int64_t max) const;
   // Milliseconds, at least 1.
   std::chrono::milliseconds millis(const std::string& name, std::int64_t fallback) const;
   bool boolean(const std::string& name, bool fallback) const;

@@ -11,7 +11,7 @@
 namespace fls {
 
 struct ReceivedMessage {
-  std::string payload;     // the frame's bytes as received
+  std::string payload;      // the frame's bytes as received
   EpochMillis received_ms;  // when the frame was complete
 };
 

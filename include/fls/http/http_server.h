@@ -4,8 +4,8 @@
 // bodies and WebSocket messages are bounded.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,7 +20,7 @@ struct HttpRequest {
   std::string target;  // path and query
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  std::string remote;  // peer address:port
+  std::string remote;                                 // peer address:port
   std::string header(const std::string& name) const;  // case-insensitive; "" when absent
 };
 
@@ -70,7 +70,7 @@ struct HttpServerOptions {
   boost::asio::ssl::context* tls = nullptr;  // set: serve https:// and wss:// only
   std::string websocket_path;                // non-empty: upgrades on this path go to the factory
   WsHandlerFactory websocket_factory;
-  std::size_t max_websocket_message = 16 << 20;  // until the handler sets its own (set_read_limit)
+  std::size_t max_websocket_message = 16 << 20;     // until the handler sets its own (set_read_limit)
   std::chrono::seconds websocket_idle_timeout{90};  // no frame, not even a pong, this long: closed
   // Connections open at once (HTTP and WebSocket); more are closed as soon as they are accepted.
   std::size_t max_connections = 1024;

@@ -49,8 +49,7 @@ struct IntakeStats {
 
 class IntakeServer {
  public:
-  IntakeServer(boost::asio::io_context& io, IntakeQueue& queue, const Clock& clock,
-               IntakeOptions options);
+  IntakeServer(boost::asio::io_context& io, IntakeQueue& queue, const Clock& clock, IntakeOptions options);
   ~IntakeServer();
 
   // Binds and starts accepting. Throws boost::system::system_error if the address is taken.

@@ -14,8 +14,8 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -90,8 +90,8 @@ class KmsClient final : public BatchSink, public std::enable_shared_from_this<Km
   // `transport_factory` makes one connection's transport; tests may substitute their own.
   using TransportFactory = std::function<std::shared_ptr<WsTransport>(WsEvents)>;
 
-  KmsClient(boost::asio::io_context& io, TransportFactory transport_factory, const Clock& clock,
-            IdSource& ids, KmsBackend& backend, KmsClientOptions options);
+  KmsClient(boost::asio::io_context& io, TransportFactory transport_factory, const Clock& clock, IdSource& ids,
+            KmsBackend& backend, KmsClientOptions options);
 
   void start();
   // Closes the connection and stops reconnecting.

@@ -14,9 +14,9 @@
 namespace fls {
 
 struct WsEvents {
-  std::function<void()> on_open;                   // handshake done
-  std::function<void(std::string text)> on_text;   // one whole text message
-  std::function<void()> on_activity;               // any frame, control frames included
+  std::function<void()> on_open;                      // handshake done
+  std::function<void(std::string text)> on_text;      // one whole text message
+  std::function<void()> on_activity;                  // any frame, control frames included
   std::function<void(std::string reason)> on_closed;  // called once, after open or failed connect
 };
 
@@ -44,8 +44,7 @@ struct WsOptions {
 
 // `tls` is needed for wss:// only (may be null for ws://) and must be configured to verify
 // peers (make_client_tls_context).
-std::shared_ptr<WsTransport> make_ws_transport(boost::asio::io_context& io,
-                                               boost::asio::ssl::context* tls,
+std::shared_ptr<WsTransport> make_ws_transport(boost::asio::io_context& io, boost::asio::ssl::context* tls,
                                                const WsOptions& options, WsEvents events);
 
 }  // namespace fls

@@ -96,9 +96,9 @@ struct ListAdminActions {
   Page page;
 };
 
-using AdminCommand = std::variant<ListSidecars, StartHealthcheck, ReadHealthcheck, StartInquiry, ReadInquiry,
-                                  ListCredentials, CreateCredential, RevokeCredential, RotateCredential,
-                                  ListAdminActions>;
+using AdminCommand =
+    std::variant<ListSidecars, StartHealthcheck, ReadHealthcheck, StartInquiry, ReadInquiry, ListCredentials,
+                 CreateCredential, RevokeCredential, RotateCredential, ListAdminActions>;
 
 // The command `request` asks for, checked in the order protocol.md §7 gives, or the response
 // that refuses it (4xx). `role` is not none.

@@ -38,7 +38,7 @@ struct KmsServiceOptions {
   std::chrono::milliseconds inquiry_timeout{60'000};
   RegistrationMode registration = RegistrationMode::token;
   RegistrationLimits registration_limits{100, 10'000};
-  std::size_t max_message_size = 16 << 20;  // once registered; before, HttpServerOptions' limit
+  std::size_t max_message_size = 16 << 20;                 // once registered; before, HttpServerOptions' limit
   std::chrono::milliseconds registration_timeout{30'000};  // connect to passed challenge
   std::chrono::milliseconds registration_retention{7LL * 24 * 3600 * 1000};
 };
@@ -46,8 +46,8 @@ struct KmsServiceOptions {
 class KmsService final : public SessionHost, public std::enable_shared_from_this<KmsService> {
  public:
   // `store`, `vault`, `keys`, `clock` and `ids` outlive the service and its sessions.
-  KmsService(boost::asio::io_context& io, KmsStore& store, const KeyVault& vault, KeySource& keys,
-             const Clock& clock, IdSource& ids, KmsServiceOptions options);
+  KmsService(boost::asio::io_context& io, KmsStore& store, const KeyVault& vault, KeySource& keys, const Clock& clock,
+             IdSource& ids, KmsServiceOptions options);
 
   // Starts the periodic pruning of registrations that never delivered a batch.
   void start();

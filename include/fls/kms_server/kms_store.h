@@ -25,8 +25,8 @@ class KmsStore {
 
   // Registrations. register_sidecar checks the credential and the limits and stores the
   // registration as `challenged`, in one transaction.
-  virtual void register_sidecar(NewRegistration registration, RegistrationLimits limits,
-                                Done<RegistrationResult> done, Failed failed) = 0;
+  virtual void register_sidecar(NewRegistration registration, RegistrationLimits limits, Done<RegistrationResult> done,
+                                Failed failed) = 0;
   virtual void set_status(std::string sidecar_id, std::string status, Done<bool> done, Failed failed) = 0;
   // Deletes closed registrations created before `cutoff` that never delivered a batch.
   virtual void prune_registrations(EpochMillis cutoff, Done<std::size_t> done, Failed failed) = 0;
@@ -39,8 +39,7 @@ class KmsStore {
   virtual void create_credential(CredentialRow row, TokenHash token_hash, Done<bool> done, Failed failed) = 0;
   virtual void list_credentials(std::size_t offset, std::size_t limit, Done<std::vector<CredentialRow>> done,
                                 Failed failed) = 0;
-  virtual void revoke_credential(std::string credential_id, Done<std::optional<CredentialRow>> done,
-                                 Failed failed) = 0;
+  virtual void revoke_credential(std::string credential_id, Done<std::optional<CredentialRow>> done, Failed failed) = 0;
   // nullopt when there is no such credential or it is revoked.
   virtual void replace_credential_token(std::string credential_id, TokenHash token_hash,
                                         Done<std::optional<CredentialRow>> done, Failed failed) = 0;

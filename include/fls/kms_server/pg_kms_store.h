@@ -27,8 +27,7 @@ class PgKmsStore final : public KmsStore {
                         Failed failed) override;
   void set_status(std::string sidecar_id, std::string status, Done<bool> done, Failed failed) override;
   void prune_registrations(EpochMillis cutoff, Done<std::size_t> done, Failed failed) override;
-  void list_sidecars(std::size_t offset, std::size_t limit, Done<std::vector<SidecarRow>> done,
-                     Failed failed) override;
+  void list_sidecars(std::size_t offset, std::size_t limit, Done<std::vector<SidecarRow>> done, Failed failed) override;
   void store_batch(NewBatch batch, Done<bool> done, Failed failed) override;
   void create_credential(CredentialRow row, TokenHash token_hash, Done<bool> done, Failed failed) override;
   void list_credentials(std::size_t offset, std::size_t limit, Done<std::vector<CredentialRow>> done,

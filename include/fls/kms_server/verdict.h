@@ -63,8 +63,8 @@ struct ResultVerdict {
 // its element is byte for byte the text the sidecar writes ({"row":…,"signature":"…"} with the
 // canonical JSON.stringify row), so key order, duplicate keys, escapes and spacing inside a row
 // cannot differ from what was signed.
-ResultVerdict verify_result(const std::string& batch_id, const std::string& body,
-                            const KnownBatch* known, KeyLookup& keys);
+ResultVerdict verify_result(const std::string& batch_id, const std::string& body, const KnownBatch* known,
+                            KeyLookup& keys);
 
 struct Gap {
   std::string key_id;
@@ -87,7 +87,7 @@ class AnswerProgress {
   bool complete() const;
 
  private:
-  std::int64_t total_ = -1;     // announced by the first response that counted
+  std::int64_t total_ = -1;      // announced by the first response that counted
   std::set<std::int64_t> seen_;  // items that arrived: grows with what arrives, not with `total`
   bool nothing_found_ = false;
 };
@@ -108,8 +108,7 @@ struct InquirySummary {
 
 // `in_window_batch_ids`: the batches the KMS received from this service's sidecars within the
 // inquiry window. All ids are compared case-insensitively and reported in lower case.
-InquirySummary summarize(const std::vector<ResultVerdict>& results,
-                         const std::vector<std::string>& in_window_batch_ids, bool complete,
-                         const InquiryAnswers& answers = {});
+InquirySummary summarize(const std::vector<ResultVerdict>& results, const std::vector<std::string>& in_window_batch_ids,
+                         bool complete, const InquiryAnswers& answers = {});
 
 }  // namespace fls::kms

@@ -17,13 +17,13 @@ enum class ErrorCode : int {
   method_not_found = -32601,
   invalid_params = -32602,
   internal_error = -32603,
-  batch_exists = 120,                // the KMS already holds that batch id
-  sidecar_exists = 40001,            // register with an id the KMS has seen
-  bad_batch_signature = 40004,       // challenge: checked first
-  bad_row_signature = 40005,         // challenge
-  too_many_for_credential = 40006,   // register: the credential's open registrations are at the limit
-  too_many_registrations = 40007,    // register: the KMS's open registrations are at the limit
-  registration_refused = 40100,      // register: no valid credential for the service
+  batch_exists = 120,               // the KMS already holds that batch id
+  sidecar_exists = 40001,           // register with an id the KMS has seen
+  bad_batch_signature = 40004,      // challenge: checked first
+  bad_row_signature = 40005,        // challenge
+  too_many_for_credential = 40006,  // register: the credential's open registrations are at the limit
+  too_many_registrations = 40007,   // register: the KMS's open registrations are at the limit
+  registration_refused = 40100,     // register: no valid credential for the service
 };
 
 // What a handler answers with when a request cannot be served.
@@ -35,8 +35,8 @@ struct Error {
 struct Request {
   nlohmann::json id;  // a string, a number, or null (also when absent: see has_id)
   bool has_id = false;
-  std::string method;      // as sent
-  nlohmann::json params;   // null when absent
+  std::string method;     // as sent
+  nlohmann::json params;  // null when absent
   // Method names are compared case-insensitively (protocol.md §4).
   bool is(std::string_view name) const;
 };

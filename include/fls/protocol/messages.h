@@ -99,7 +99,7 @@ Decoded<InquiryParams> decode_inquiry_params(const nlohmann::json& params);
 // The largest total or item the KMS accepts (and stores); larger never counts.
 inline constexpr std::int64_t kMaxInquiryItems = 2147483647;
 struct InquiryResponseParams {
-  std::string inquiry_id;  // decoded in lower case
+  std::string inquiry_id;               // decoded in lower case
   std::optional<std::string> batch_id;  // with body, or neither; decoded in lower case
   std::optional<std::string> body;
   // nullopt: absent or not an integer; kMaxInquiryItems + 1: larger than the KMS stores.

@@ -110,7 +110,7 @@ class Batcher {
 
   std::optional<Current> current_;
   std::optional<Open> open_;
-  PendingCommit building_;                                                // the next group
+  PendingCommit building_;                                               // the next group
   std::optional<std::chrono::steady_clock::time_point> building_since_;  // when it stopped being empty
   std::chrono::steady_clock::time_point batch_deadline_;
 };

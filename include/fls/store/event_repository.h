@@ -41,16 +41,16 @@ struct BatchRecord {
 // Everything one transaction writes. Applying the same group twice must be detected, not
 // duplicated (see GroupSession::begin).
 struct CommitGroup {
-  std::optional<SidecarRecord> sidecar;   // a new registration
-  std::vector<BatchRecord> new_batches;   // first written now: open, or already closed
+  std::optional<SidecarRecord> sidecar;  // a new registration
+  std::vector<BatchRecord> new_batches;  // first written now: open, or already closed
   std::vector<EventRecord> events;
-  std::vector<BatchRecord> closed_batches;  // written earlier while open, closed now
+  std::vector<BatchRecord> closed_batches;    // written earlier while open, closed now
   std::vector<BatchRecord> resigned_batches;  // closed earlier, signed again for a new registration
-  std::vector<std::string> acknowledged;    // batch ids the KMS confirmed
+  std::vector<std::string> acknowledged;      // batch ids the KMS confirmed
 
   bool empty() const {
-    return !sidecar && new_batches.empty() && events.empty() && closed_batches.empty() &&
-           resigned_batches.empty() && acknowledged.empty();
+    return !sidecar && new_batches.empty() && events.empty() && closed_batches.empty() && resigned_batches.empty() &&
+           acknowledged.empty();
   }
 };
 

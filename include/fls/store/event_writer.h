@@ -46,8 +46,8 @@ using EventWriterStats = CommitStats;
 
 class EventWriter final : private CommitListener {
  public:
-  EventWriter(EventRepository& repository, MessageQueue& queue, const Clock& clock, IdSource& ids,
-              BatchSink& sink, EventWriterOptions options);
+  EventWriter(EventRepository& repository, MessageQueue& queue, const Clock& clock, IdSource& ids, BatchSink& sink,
+              EventWriterOptions options);
   ~EventWriter() override;
 
   void start();
