@@ -13,6 +13,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "fls/common/ascii.h"
+
 namespace fls {
 namespace {
 
@@ -68,11 +70,6 @@ bool is_uuid(std::string_view text) {
   return true;
 }
 
-std::string lower_uuid(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
+std::string lower_uuid(std::string_view text) { return ascii_lower(text); }
 
 }  // namespace fls

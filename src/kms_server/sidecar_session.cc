@@ -2,9 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <cctype>
-
+#include "fls/common/ascii.h"
 #include "fls/protocol/messages.h"
 #include "fls/signing/batch_signer.h"
 #include "fls/signing/row_signer.h"
@@ -15,12 +13,6 @@ using json = nlohmann::json;
 using protocol::ErrorCode;
 
 namespace {
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
 
 const protocol::Error kInternalError{ErrorCode::internal_error, "Internal error"};
 
@@ -197,7 +189,7 @@ void SidecarSession::on_challenge(const json& id, const json& params) {
   std::optional<ErrorCode> failure;
   if (check_batch_signature(keys_->batch_public_key, challenge_, signatures.batch_signature) != SignatureCheck::valid) {
     failure = ErrorCode::bad_batch_signature;
-  } else if (lower(signatures.row_signature) != RowSigner(keys_->row_key).sign_hex(challenge_)) {
+  } else if (ascii_lower(signatures.row_signature) != RowSigner(keys_->row_key).sign_hex(challenge_)) {
     failure = ErrorCode::bad_row_signature;
   }
   const std::string sidecar = sidecar_id_;
@@ -292,13 +284,13 @@ void SidecarSession::on_inquiry_response(json& params) {
 
 void SidecarSession::on_reply(protocol::Response& message) {
   const std::string* id = message.id_text();
-  if (id == nullptr || pending_healthchecks_.erase(lower(*id)) == 0) {
+  if (id == nullptr || pending_healthchecks_.erase(ascii_lower(*id)) == 0) {
     spdlog::warn("sidecar {} sent a reply that matches no request; ignored", describe());
     return;
   }
   json response = message.is_error ? json{{"error", std::move(message.payload)}} : std::move(message.payload);
   context_.store.complete_healthcheck(
-      lower(*id), std::move(response), [](bool) {}, [] {});
+      ascii_lower(*id), std::move(response), [](bool) {}, [] {});
 }
 
 }  // namespace fls::kms

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "fls/common/ascii.h"
 #include "fls/common/iso_time.h"
 #include "fls/common/json_input.h"
 #include "fls/signing/batch_signer.h"
@@ -24,14 +25,6 @@ namespace fls::kms {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-std::string lower_ascii(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // ---- The exact text of each array element ----
 // nlohmann keeps no source positions, so element boundaries come from a second, minimal scan.
@@ -161,7 +154,7 @@ std::optional<SignedRowFields> read_signed_row(const Json& element, std::string&
 
 // How a problem names a row: by keyId and sequence when it has them, else by position.
 std::string row_label(std::string_view key_id, std::int64_t sequence) {
-  return "keyId " + lower_ascii(key_id) + " sequence " + std::to_string(sequence);
+  return "keyId " + ascii_lower(key_id) + " sequence " + std::to_string(sequence);
 }
 
 std::string element_label(const Json& element, std::size_t position) {
@@ -226,7 +219,7 @@ void check_rows(const std::string& body, KeyLookup& keys, ResultVerdict& verdict
       verdict.problems.push_back("malformed row (" + element_label(element, i + 1) + "): " + defect);
       continue;
     }
-    const std::string key_id = lower_ascii(row->key_id);
+    const std::string key_id = ascii_lower(row->key_id);
     const std::string label = row_label(key_id, row->sequence);
 
     RowSigner* signer = signers.for_key(key_id);
@@ -237,7 +230,7 @@ void check_rows(const std::string& body, KeyLookup& keys, ResultVerdict& verdict
     signable.clear();
     append_signable_row(signable, RowFields{row->key_id, row->sequence, row->message, row->created_ms});
     signer->sign_hex_into(signable, expected_signature);
-    const std::string given_signature = lower_ascii(row->signature_hex);
+    const std::string given_signature = ascii_lower(row->signature_hex);
     if (given_signature.size() != expected_signature.size() ||
         sodium_memcmp(given_signature.data(), expected_signature.data(), expected_signature.size()) != 0) {
       verdict.problems.push_back("row signature invalid for " + label);
@@ -282,13 +275,13 @@ ResultVerdict verify_result(const std::string& batch_id, const std::string& body
                             KeyLookup& keys) {
   ResultVerdict verdict;
   try {
-    verdict.batch_id = lower_ascii(batch_id);
+    verdict.batch_id = ascii_lower(batch_id);
     verdict.body = body;
     bool batch_signature_valid = false;
     if (known == nullptr) {
       verdict.problems.push_back("batch " + verdict.batch_id + " was never received by the KMS");
     } else {
-      verdict.sidecar_id = lower_ascii(known->sidecar_id);
+      verdict.sidecar_id = ascii_lower(known->sidecar_id);
       if (auto problem = batch_signature_problem(body, *known, *verdict.sidecar_id, keys)) {
         verdict.problems.push_back(std::move(*problem));
       } else {
@@ -337,15 +330,15 @@ InquirySummary summarize(const std::vector<ResultVerdict>& results, const std::v
   std::map<std::string, std::set<std::int64_t>> sequences_by_key;  // ordered: gaps come out sorted
   for (const ResultVerdict& result : results) {
     every_result_verified = every_result_verified && result.verified;
-    std::string id = lower_ascii(result.batch_id);
+    std::string id = ascii_lower(result.batch_id);
     if (!result.sidecar_id && unknown_ids.insert(id).second) summary.unknown.push_back(id);
     returned_ids.insert(std::move(id));
-    for (const auto& [key_id, sequence] : result.row_keys) sequences_by_key[lower_ascii(key_id)].insert(sequence);
+    for (const auto& [key_id, sequence] : result.row_keys) sequences_by_key[ascii_lower(key_id)].insert(sequence);
   }
 
   std::unordered_set<std::string> missing_ids;
   for (const std::string& in_window_id : in_window_batch_ids) {
-    std::string id = lower_ascii(in_window_id);
+    std::string id = ascii_lower(in_window_id);
     if (returned_ids.count(id) == 0 && missing_ids.insert(id).second) summary.missing.push_back(std::move(id));
   }
 

@@ -1,8 +1,6 @@
 #include "fls/protocol/jsonrpc.h"
 
-#include <algorithm>
-#include <cctype>
-
+#include "fls/common/ascii.h"
 #include "fls/common/json_input.h"
 
 namespace fls::protocol {
@@ -11,19 +9,13 @@ using json = nlohmann::json;
 
 namespace {
 
-bool equal_ignoring_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-           return std::tolower(x) == std::tolower(y);
-         });
-}
-
 Invalid invalid(json id, ErrorCode code, std::string message, std::string reason) {
   return Invalid{std::move(id), Error{code, std::move(message)}, std::move(reason)};
 }
 
 }  // namespace
 
-bool Request::is(std::string_view name) const { return equal_ignoring_case(method, name); }
+bool Request::is(std::string_view name) const { return ascii_iequals(method, name); }
 
 bool Response::has_error_code(ErrorCode code) const {
   if (!is_error || !payload.is_object()) return false;
