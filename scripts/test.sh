@@ -4,7 +4,9 @@
 #
 #   bash scripts/test.sh [--sanitize] [ctest args...]
 #
-#   --sanitize   build in build-asan with -DFLS_SANITIZE=ON (ASan+UBSan) and test that build
+#   --sanitize   build in build-asan with -DFLS_SANITIZE=ON (ASan+UBSan) and test that build:
+#                the unit and the fast integration tests (FLS_SANITIZE_SKIP, a ctest -E regex,
+#                names those left to the plain build; an -E of your own replaces it)
 #   ctest args   passed through, e.g. -R Sidecar or -j2
 #
 # Afterwards the fuzz targets run for FLS_FUZZ_SECONDS each (default 60; 0 skips them).
@@ -26,7 +28,7 @@ while (($# > 0)); do
   case "$1" in
     --sanitize) sanitize=1 ;;
     -h | --help)
-      sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     --) shift; ctest_args+=("$@"); break ;;
@@ -42,6 +44,12 @@ if ((sanitize)); then
   # Make sanitizer findings fail the test instead of scrolling past (UBSan only warns by default).
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+  # Left to the plain build: the load and fault suites (tens of MB through the sidecar, or
+  # PostgreSQL restarted under it: minutes each at the sanitizers' speed), the key-memory tests
+  # (they take core dumps, and an ASan process's core holds its whole shadow memory: terabytes),
+  # the Node.js client, the benchmark's smoke run, and the checks of the tree that compile nothing.
+  sanitize_skip="${FLS_SANITIZE_SKIP-^(bench_quick|deploy_checks|format_check|architecture_dependencies)\$|^(SidecarFaultTest|SidecarBackpressureTest|NodeClientTest)\.|KeyMemoryTest\.}"
+  if [[ -n "$sanitize_skip" ]]; then ctest_args=(-E "$sanitize_skip" "${ctest_args[@]}"); fi
 else
   export FLS_BUILD_DIR="${FLS_BUILD_DIR:-build}"
   cmake_options=(-DFLS_TESTS=ON)
