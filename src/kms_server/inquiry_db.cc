@@ -17,7 +17,8 @@ constexpr const char* kNoOutcome = "stored by an earlier version of fls-kms with
 // PostgreSQL text cannot hold NUL characters; a body that has them is kept with each replaced
 // (its verification ran on the body as it came, which no sidecar writes with raw NULs).
 std::string storable(std::string text) {
-  for (auto at = text.find('\0'); at != std::string::npos; at = text.find('\0', at)) text.replace(at, 1, "\xEF\xBF\xBD");
+  for (auto at = text.find('\0'); at != std::string::npos; at = text.find('\0', at))
+    text.replace(at, 1, "\xEF\xBF\xBD");
   return text;
 }
 
@@ -66,10 +67,10 @@ const KnownBatch* batch_for(const std::vector<HeldBatch>& held, const std::strin
 void insert_inquiry_responses(pqxx::connection& c, const std::vector<VerifiedResponse>& responses) {
   pqxx::work tx(c);
   {
-    pqxx::stream_to out(tx, "kms_inquiry_responses",
-                        std::vector<std::string>{"inquiry_id", "sidecar_id", "batch_id", "body", "total", "item",
-                                                 "problem", "arrival", "verified", "delivered_by", "rows",
-                                                 "rows_verified", "problems"});
+    pqxx::stream_to out(
+        tx, "kms_inquiry_responses",
+        std::vector<std::string>{"inquiry_id", "sidecar_id", "batch_id", "body", "total", "item", "problem", "arrival",
+                                 "verified", "delivered_by", "rows", "rows_verified", "problems"});
     for (const auto& r : responses) {
       const InquiryResponseRow& row = r.row;
       const std::optional<std::string> body = row.batch_id ? std::optional(storable(row.body)) : std::nullopt;
@@ -82,8 +83,8 @@ void insert_inquiry_responses(pqxx::connection& c, const std::vector<VerifiedRes
         problems = dump(nlohmann::ordered_json(r.verdict->problems));
       }
       out << std::make_tuple(r.inquiry_id, row.sidecar_id, or_null(row.batch_id), or_null(body), row.total, row.item,
-                             or_null(row.problem), row.arrival, or_null(verified), or_null(delivered_by),
-                             or_null(rows), or_null(rows_verified), or_null(problems));
+                             or_null(row.problem), row.arrival, or_null(verified), or_null(delivered_by), or_null(rows),
+                             or_null(rows_verified), or_null(problems));
     }
     out.complete();
   }
@@ -113,12 +114,12 @@ std::optional<InquiryReport> read_inquiry_report(pqxx::connection& c, const std:
   InquiryReport report;
   report.complete = inquiry[0][0].as<bool>() || now >= inquiry[0][1].as<EpochMillis>() + timeout.count();
 
-  const auto counts = tx.exec_params1(std::string("SELECT count(*), count(*) FILTER (WHERE") + kResult +
-                                          "), count(*) FILTER (WHERE" + kResult +
-                                          " AND verified IS NOT TRUE), coalesce(sum(rows) FILTER (WHERE" + kResult +
-                                          "), 0), coalesce(sum(rows_verified) FILTER (WHERE" + kResult +
-                                          "), 0) FROM kms_inquiry_responses WHERE inquiry_id = $1",
-                                      inquiry_id);
+  const auto counts =
+      tx.exec_params1(std::string("SELECT count(*), count(*) FILTER (WHERE") + kResult + "), count(*) FILTER (WHERE" +
+                          kResult + " AND verified IS NOT TRUE), coalesce(sum(rows) FILTER (WHERE" + kResult +
+                          "), 0), coalesce(sum(rows_verified) FILTER (WHERE" + kResult +
+                          "), 0) FROM kms_inquiry_responses WHERE inquiry_id = $1",
+                      inquiry_id);
   report.progress.responses = counts[0].as<std::int64_t>();
   report.completed = counts[1].as<std::int64_t>();
   report.progress.results_failed = counts[2].as<std::int64_t>();
@@ -177,12 +178,13 @@ std::optional<InquiryReport> read_inquiry_report(pqxx::connection& c, const std:
     report.summary.gaps.push_back(Gap{row[0].c_str(), row[1].as<std::int64_t>(), row[2].as<std::int64_t>()});
   }
 
-  for (const auto& row : tx.exec_params("SELECT sidecar_id, batch_id, item, problem FROM kms_inquiry_responses "
-                                        "WHERE inquiry_id = $1 AND problem IS NOT NULL ORDER BY arrival, received, item",
-                                        inquiry_id)) {
-    report.sender_problems.push_back(SenderProblem{
-        row[0].c_str(), row[1].is_null() ? std::nullopt : std::optional<std::string>(row[1].c_str()),
-        row[2].as<std::int64_t>(), row[3].c_str()});
+  for (const auto& row :
+       tx.exec_params("SELECT sidecar_id, batch_id, item, problem FROM kms_inquiry_responses "
+                      "WHERE inquiry_id = $1 AND problem IS NOT NULL ORDER BY arrival, received, item",
+                      inquiry_id)) {
+    report.sender_problems.push_back(
+        SenderProblem{row[0].c_str(), row[1].is_null() ? std::nullopt : std::optional<std::string>(row[1].c_str()),
+                      row[2].as<std::int64_t>(), row[3].c_str()});
   }
 
   const auto page = tx.exec_params(std::string("SELECT batch_id, body, verified, delivered_by, sidecar_id, rows, "

@@ -64,8 +64,8 @@ class SenderKeys final : public KeyLookup {
   const SidecarKeys* find(const std::string& sidecar_id) override {
     const CachedKeys* found = cache_.find(connection_, vault_, sidecar_id);
     if (found == nullptr) return nullptr;
-    const bool in_scope = found->scope == sender_.scope ||
-                          (found->scope == kOpenScope && found->service_name == sender_.service_name);
+    const bool in_scope =
+        found->scope == sender_.scope || (found->scope == kOpenScope && found->service_name == sender_.service_name);
     return in_scope ? &found->keys : nullptr;
   }
 
@@ -145,7 +145,8 @@ void InquiryResponseLanes::drain(std::size_t lane, pqxx::connection& connection)
     for (const auto& job : group) {
       if (is_result(job.row)) batch_ids.push_back(*job.row.batch_id);
     }
-    const std::vector<HeldBatch> held = batch_ids.empty() ? std::vector<HeldBatch>{} : held_batches(connection, batch_ids);
+    const std::vector<HeldBatch> held =
+        batch_ids.empty() ? std::vector<HeldBatch>{} : held_batches(connection, batch_ids);
     std::vector<VerifiedResponse> responses;
     responses.reserve(group.size());
     for (auto& job : group) {
