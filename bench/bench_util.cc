@@ -1,20 +1,17 @@
 #include "bench_util.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "admin_client.h"
 
 namespace flsbench {
 
@@ -23,22 +20,6 @@ std::atomic<bool> g_interrupted{false};
 namespace {
 
 void on_signal(int) { g_interrupted = true; }
-
-sockaddr_in loopback(std::uint16_t port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
-}
-
-void set_timeouts(int fd, std::chrono::milliseconds timeout) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-}
 
 }  // namespace
 
@@ -106,50 +87,13 @@ double load_average() {
 }
 
 int http_get(std::uint16_t port, const std::string& path, std::string* body, std::chrono::milliseconds timeout) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  set_timeouts(fd, timeout);
-  sockaddr_in addr = loopback(port);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
+  try {
+    fls::test::HttpResult result = fls::test::http_request(port, "GET", path, {}, {}, timeout);
+    if (body != nullptr) *body = std::move(result.body);
+    return static_cast<int>(result.status);
+  } catch (const std::exception&) {
+    return -1;  // refused, reset, or no whole answer in time
   }
-  const std::string request =
-      "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\nConnection: close\r\n\r\n";
-  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return -1;
-  }
-  std::string response;
-  char buffer[8192];
-  const auto deadline = Clock::now() + timeout;
-  std::size_t header_end = std::string::npos;
-  long long content_length = -1;
-  while (Clock::now() < deadline && response.size() < (4u << 20)) {
-    const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;  // EOF, error or the receive timeout
-    response.append(buffer, static_cast<std::size_t>(n));
-    if (header_end == std::string::npos) {
-      header_end = response.find("\r\n\r\n");
-      if (header_end != std::string::npos) {
-        std::string headers = response.substr(0, header_end);
-        for (auto& ch : headers) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        const auto at = headers.find("\r\ncontent-length:");
-        if (at != std::string::npos) content_length = std::atoll(headers.c_str() + at + 17);
-      }
-    }
-    if (header_end != std::string::npos && content_length >= 0 &&
-        response.size() >= header_end + 4 + static_cast<std::size_t>(content_length)) {
-      break;
-    }
-  }
-  close(fd);
-  if (response.compare(0, 5, "HTTP/") != 0) return -1;
-  const auto space = response.find(' ');
-  if (space == std::string::npos) return -1;
-  const int status = std::atoi(response.c_str() + space + 1);
-  if (body != nullptr) *body = header_end == std::string::npos ? std::string() : response.substr(header_end + 4);
-  return status;
 }
 
 std::string redact_uri(const std::string& uri) {

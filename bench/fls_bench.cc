@@ -41,37 +41,22 @@
 #include "fls/pg/migrator.h"
 #include "fls/pg/pq_session.h"
 #include "fls/signing/documents.h"
+#include "harness.h"
+#include "inquiry_run.h"
 #include "test_database.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using fls::test::ChildProcess;
 using fls::test::TestDatabase;
-using flsbench::Clock;
-using flsbench::Failure;
-
-extern char** environ;
+using namespace flsbench;
 
 namespace {
 
-constexpr const char* kSourceDir = FLS_SOURCE_DIR;
-using fls::test::kKmsBinary;
-using fls::test::kSidecarBinary;
-
-constexpr const char* kPrivatePgDir = "/tmp/fls-bench-pg";
-constexpr const char* kPrivatePgPort = "55440";
-
-constexpr auto kReadyTimeout = 30s;  // KMS /health and sidecar /ready
-constexpr auto kStallTimeout = 30s;  // no new committed event for this long: give up
-constexpr auto kAckTimeout = 60s;    // after the last event is committed, until all batches are acknowledged
-constexpr auto kStopGrace = 25s;     // SIGTERM -> SIGKILL
-constexpr auto kInsertBound = 120s;  // the INSERT baseline stops here (and reports what it did)
-constexpr auto kCopyBound = 600s;    // the COPY baseline fails beyond this
+constexpr auto kInsertBound = 120s;                // the INSERT baseline stops here (and reports what it did)
+constexpr auto kCopyBound = 600s;                  // the COPY baseline fails beyond this
 constexpr long long kSweepBytesCap = 100'000'000;  // total payload bytes per sweep run
 constexpr long kInsertRows = 5000;
-
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-double mib(long kib) { return kib < 0 ? NAN : static_cast<double>(kib) / 1024.0; }
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -87,6 +72,9 @@ struct Options {
   long idle_connections = 0;
   int poll_ms = 20;
   bool poll_count = false;
+  bool inquiry = false;
+  int inquiry_poll_ms = 1000;
+  int verdict_bound_s = 1800;
 };
 
 void usage(std::ostream& out) {
@@ -102,6 +90,13 @@ void usage(std::ostream& out) {
          "                          M is reduced so that a run carries at most ~100 MB of payload\n"
          "  --idle-connections N    extra run: N idle connections, report the sidecar's RSS\n"
          "  --quick                 C=2, M=2000 (CI)\n"
+         "  --inquiry               instead of the throughput runs: store C x M rows through the sidecar,\n"
+         "                          read them back with COPY (the reference), then run one inquiry over\n"
+         "                          them through fls-kms's admin API and report the time to a complete\n"
+         "                          verdict and both processes' peak RSS (fls-bench --inquiry -m 250000:\n"
+         "                          a million rows)\n"
+         "  --inquiry-poll-ms MS    interval of GET /inquiry/{id} while it runs (default 1000)\n"
+         "  --verdict-timeout S     give up on the verdict after S seconds (default 1800)\n"
          "  --poll-ms MS            interval of the progress polls (default 20)\n"
          "  --poll-count            poll with SELECT count(*) FROM events itself (a sequential scan of the\n"
          "                          whole table each time) instead of the sidecar's events-stored counter\n"
@@ -151,6 +146,12 @@ Options parse_options(int argc, char** argv) {
       o.quick = true;
     } else if (arg == "--idle-connections") {
       o.idle_connections = parse_number(arg, value(), 1, 100000);
+    } else if (arg == "--inquiry") {
+      o.inquiry = true;
+    } else if (arg == "--inquiry-poll-ms") {
+      o.inquiry_poll_ms = static_cast<int>(parse_number(arg, value(), 10, 60000));
+    } else if (arg == "--verdict-timeout") {
+      o.verdict_bound_s = static_cast<int>(parse_number(arg, value(), 1, 86400));
     } else if (arg == "--poll-count") {
       o.poll_count = true;
     } else if (arg == "--poll-ms") {
@@ -166,14 +167,6 @@ Options parse_options(int argc, char** argv) {
   return o;
 }
 
-struct RunSpec {
-  int connections;
-  long messages;
-  long size;
-  int batch_size;
-  long long total() const { return static_cast<long long>(connections) * messages; }
-};
-
 std::vector<RunSpec> plan_runs(const Options& o) {
   if (!o.sweep) return {{o.connections, o.messages, o.size, o.batch_size}};
   auto scaled = [&](int c, long s) {
@@ -188,28 +181,6 @@ std::vector<RunSpec> plan_runs(const Options& o) {
 
 // ---------------------------------------------------------------------------------------------
 // Payloads and row fields
-
-// Printable ASCII text, distinct per (connection, message) as long as S >= 17: a header
-// "c0001-m000000042 " followed by a slice of the printable range (quotes and backslashes
-// included, as in JSON audit messages) that also shifts with the message number.
-class PayloadMaker {
- public:
-  explicit PayloadMaker(std::size_t size) : size_(size) {
-    pattern_.resize(size + 95);
-    for (std::size_t i = 0; i < pattern_.size(); ++i) pattern_[i] = static_cast<char>(0x20 + i % 95);
-  }
-  void write(int connection, long message, char* out) const {
-    char header[48];
-    const int n = std::snprintf(header, sizeof header, "c%04d-m%09ld ", connection, message);
-    const std::size_t h = std::min(static_cast<std::size_t>(std::max(n, 0)), size_);
-    std::memcpy(out, header, h);
-    if (size_ > h) std::memcpy(out + h, pattern_.data() + static_cast<std::size_t>(message % 95) + h, size_ - h);
-  }
-
- private:
-  std::size_t size_;
-  std::string pattern_;
-};
 
 const char kHex[] = "0123456789abcdef";
 
@@ -257,330 +228,6 @@ std::string now_timestamp() {
 
 // ---------------------------------------------------------------------------------------------
 // Databases
-
-long long scalar(pqxx::transaction_base& tx, const std::string& sql) { return tx.exec(sql)[0][0].as<long long>(); }
-
-// The cluster the runs use: the given URI, or a private one started (and stopped) here.
-class Cluster {
- public:
-  Cluster(const Options& o, const std::string& tmp_dir) {
-    if (!o.database_uri.empty()) {
-      admin_uri_ = o.database_uri;
-      origin_ = "--database-uri";
-      return;
-    }
-    if (const char* env = std::getenv("FLS_TEST_DATABASE_URI"); env != nullptr && *env != '\0') {
-      admin_uri_ = env;
-      origin_ = "FLS_TEST_DATABASE_URI";
-      return;
-    }
-    log_ = tmp_dir + "/pg.log";
-    std::cout << "starting a private PostgreSQL cluster: FLS_PG_DIR=" << kPrivatePgDir
-              << " FLS_PG_PORT=" << kPrivatePgPort << " bash " << pg_script() << " start" << std::endl;
-    started_ = true;  // stop it even when start failed half-way
-    try {
-      const int rc = run_pg_script({"start"}, 180s);
-      if (rc != 0) {
-        throw Failure("scripts/pg.sh start failed (exit " + std::to_string(rc) + "):\n" +
-                      flsbench::tail_lines(flsbench::read_file(log_), 20));
-      }
-      std::string out;
-      if (run_pg_script({"uri", "postgres"}, 30s, &out) != 0) {
-        throw Failure("scripts/pg.sh uri failed:\n" + flsbench::tail_lines(out, 20));
-      }
-      while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) out.pop_back();
-      admin_uri_ = out;
-    } catch (...) {
-      stop();  // a throwing constructor gets no destructor call
-      throw;
-    }
-    origin_ = std::string("private cluster in ") + kPrivatePgDir;
-  }
-  ~Cluster() { stop(); }
-  void stop() {
-    if (!started_) return;
-    started_ = false;
-    try {
-      const int rc = run_pg_script({"stop"}, 120s);
-      if (rc != 0) std::cerr << "fls-bench: scripts/pg.sh stop failed (exit " << rc << "), see " << log_ << "\n";
-    } catch (const std::exception& e) {
-      std::cerr << "fls-bench: scripts/pg.sh stop: " << e.what() << "\n";
-    }
-  }
-  Cluster(const Cluster&) = delete;
-  Cluster& operator=(const Cluster&) = delete;
-  const std::string& admin_uri() const { return admin_uri_; }
-  const std::string& origin() const { return origin_; }
-
- private:
-  static std::string pg_script() { return std::string(kSourceDir) + "/scripts/pg.sh"; }
-  // bash scripts/pg.sh <args> with fls-bench's environment plus env(); stdout and stderr are
-  // appended to log_, or returned in *output when it is given. Throws Failure (the script is
-  // killed) when it takes longer than `timeout`.
-  int run_pg_script(std::vector<std::string> args, std::chrono::seconds timeout, std::string* output = nullptr) {
-    args.insert(args.begin(), pg_script());
-    std::string command = "bash";
-    for (const auto& a : args) command += " " + flsbench::shell_quote(a);
-    const auto [status, text] = fls::test::run_to_end("bash", env(), args, timeout,
-                                                      {output != nullptr ? "" : log_, /*inherit_environment=*/true});
-    if (status == -1) {
-      throw Failure("'" + command + "' did not finish within " + std::to_string(timeout.count()) + " s; see " + log_);
-    }
-    if (output != nullptr) *output = text;
-    return status;
-  }
-  static std::map<std::string, std::string> env() {
-    return {{"FLS_PG_DIR", kPrivatePgDir}, {"FLS_PG_PORT", kPrivatePgPort}};
-  }
-  std::string admin_uri_, origin_, log_;
-  bool started_ = false;
-};
-
-// ---------------------------------------------------------------------------------------------
-// The system under test
-
-// The last lines of a child's log, for error messages.
-std::string log_tail(const ChildProcess& child) {
-  const std::string tail = flsbench::tail_lines(child.output(), 15);
-  return tail.empty() ? "(empty)\n" : tail;
-}
-
-void wait_http_ok(const std::string& name, ChildProcess& child, std::uint16_t port, const std::string& path,
-                  std::chrono::seconds bound) {
-  const auto start = Clock::now();
-  int last = -1;
-  while (true) {
-    flsbench::check_interrupted();
-    if (!child.running()) {
-      throw Failure(name + " exited (status " + std::to_string(child.exit_status()) + ") before GET " + path +
-                    " answered 200; last lines of " + child.output_path() + ":\n" + log_tail(child));
-    }
-    last = flsbench::http_get(port, path, nullptr, 1s);
-    if (last == 200) return;
-    if (Clock::now() - start > bound) {
-      throw Failure(name + ": GET http://127.0.0.1:" + std::to_string(port) + path + " did not answer 200 within " +
-                    std::to_string(bound.count()) + " s (last answer: " + (last < 0 ? "none" : std::to_string(last)) +
-                    "); last lines of " + child.output_path() + ":\n" + log_tail(child));
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-}
-
-// fls-kms and the sidecar, started in that order and stopped in reverse.
-struct Services {
-  std::uint16_t kms_port = 0, intake_port = 0, health_port = 0;
-  std::optional<ChildProcess> kms, sidecar;
-  int kms_exit = -1, sidecar_exit = -1;
-  bool sidecar_killed = false, kms_killed = false;
-
-  Services(const std::string& sidecar_uri, const std::string& kms_uri, int batch_size, long max_message,
-           long max_connections, const std::string& log_prefix) {
-    kms_port = fls::test::free_port();
-    kms.emplace(kKmsBinary,
-                std::map<std::string, std::string>{{"KMS_DATABASE_URI", kms_uri},
-                                                   {"KMS_DEV_MODE", "true"},
-                                                   {"KMS_PORT", std::to_string(kms_port)},
-                                                   {"KMS_BIND_ADDRESS", "127.0.0.1"},
-                                                   {"KMS_LOG_LEVEL", "warn"}},
-                std::vector<std::string>{}, fls::test::ChildOptions{log_prefix + "kms.log"});
-    wait_http_ok("fls-kms", *kms, kms_port, "/health", kReadyTimeout);
-
-    intake_port = fls::test::free_port();
-    do {
-      health_port = fls::test::free_port();
-    } while (health_port == intake_port);
-    std::map<std::string, std::string> env{{"SIDE_DATABASE_URI", sidecar_uri},
-                                           {"SIDE_KMS__URL", "ws://127.0.0.1:" + std::to_string(kms_port) + "/sidecar"},
-                                           {"SIDE_PORT", std::to_string(intake_port)},
-                                           {"SIDE_HEALTH_PORT", std::to_string(health_port)},
-                                           {"SIDE_BIND_ADDRESS", "127.0.0.1"},
-                                           {"SIDE_BATCH_SIZE", std::to_string(batch_size)},
-                                           {"SIDE_BATCH_TIME_INTERVAL", "1000"},
-                                           {"SIDE_LOG_LEVEL", "warn"}};
-    // Only raised when a run needs more than the defaults (1 MiB frames, 1024 connections).
-    if (max_message > 1048576) env["SIDE_MAX_MESSAGE_SIZE"] = std::to_string(max_message);
-    if (max_connections > 1000) env["SIDE_MAX_CONNECTIONS"] = std::to_string(max_connections + 16);
-    // Tuning to compare (SIDE_STORE_CONNECTIONS=1, say) comes from fls-bench's own environment;
-    // what the bench sets itself is kept.
-    for (char** e = environ; *e != nullptr; ++e) {
-      const std::string entry = *e;
-      const auto eq = entry.find('=');
-      if (entry.rfind("SIDE_", 0) == 0 && eq != std::string::npos)
-        env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
-    }
-    sidecar.emplace(kSidecarBinary, env, std::vector<std::string>{},
-                    fls::test::ChildOptions{log_prefix + "sidecar.log"});
-    wait_http_ok("forensic-logging-sidecar", *sidecar, health_port, "/ready", kReadyTimeout);
-  }
-
-  void stop() {
-    if (sidecar) sidecar_exit = sidecar->terminate(kStopGrace, &sidecar_killed);
-    if (kms) kms_exit = kms->terminate(kStopGrace, &kms_killed);
-  }
-  ~Services() {
-    // The sidecar first: it delivers its last batch to the KMS on SIGTERM.
-    if (sidecar) sidecar->terminate(kStopGrace);
-    if (kms) kms->terminate(kStopGrace);
-  }
-};
-
-// Samples a process's VmRSS every 50 ms and keeps the largest value.
-class RssSampler {
- public:
-  explicit RssSampler(pid_t pid) : pid_(pid), thread_([this] { run(); }) {}
-  ~RssSampler() { stop(); }
-  long stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    return peak_;
-  }
-
- private:
-  void run() {
-    while (!stop_) {
-      peak_ = std::max(peak_.load(), flsbench::read_status_kib(pid_, "VmRSS"));
-      std::this_thread::sleep_for(50ms);
-    }
-  }
-  pid_t pid_;
-  std::atomic<bool> stop_{false};
-  std::atomic<long> peak_{-1};
-  std::thread thread_;
-};
-
-int connect_loopback(std::uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    const std::string error = std::strerror(errno);
-    close(fd);
-    throw Failure("cannot connect to the sidecar on 127.0.0.1:" + std::to_string(port) + ": " + error);
-  }
-  return fd;
-}
-
-// C client connections on blocking sockets, one thread each. All connect first; start()
-// releases them together. The destructor aborts and joins whatever still runs.
-class LoadWriters {
- public:
-  LoadWriters(const RunSpec& spec, std::uint16_t port) : spec_(spec), go_future_(go_.get_future().share()) {
-    slots_.resize(static_cast<std::size_t>(spec.connections));
-    try {
-      for (auto& slot : slots_) {
-        slot.fd = connect_loopback(port);
-        // A sidecar that stops reading for this long is stuck, not busy.
-        timeval tv{30, 0};
-        setsockopt(slot.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-      }
-    } catch (...) {
-      for (auto& slot : slots_)
-        if (slot.fd >= 0) close(slot.fd);
-      throw;
-    }
-    for (int c = 0; c < spec.connections; ++c) threads_.emplace_back([this, c] { run(c); });
-  }
-  ~LoadWriters() {
-    abort_ = true;
-    release();
-    for (auto& slot : slots_) shutdown(slot.fd, SHUT_RDWR);
-    join();
-    for (auto& slot : slots_) close(slot.fd);
-  }
-  LoadWriters(const LoadWriters&) = delete;
-  LoadWriters& operator=(const LoadWriters&) = delete;
-
-  void start() { release(); }
-  void join() {
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-  int finished() const { return finished_; }
-  std::string error() const {
-    std::lock_guard lock(mutex_);
-    return error_;
-  }
-  // When the last writer's last send() returned (call after join()).
-  Clock::time_point last_done() const {
-    Clock::time_point last{};
-    for (const auto& slot : slots_) last = std::max(last, slot.done);
-    return last;
-  }
-
- private:
-  struct Slot {
-    int fd = -1;
-    Clock::time_point done{};
-  };
-
-  void release() {
-    if (!released_.exchange(true)) go_.set_value();
-  }
-
-  bool send_all(int fd, const char* data, std::size_t n) {
-    while (n > 0) {
-      const ssize_t sent = send(fd, data, n, MSG_NOSIGNAL);
-      if (sent < 0) {
-        if (errno == EINTR && !abort_) continue;
-        if (!abort_) {
-          std::lock_guard lock(mutex_);
-          if (error_.empty()) {
-            error_ =
-                std::string("send failed: ") +
-                (errno == EAGAIN || errno == EWOULDBLOCK ? "the sidecar read nothing for 30 s" : std::strerror(errno));
-          }
-        }
-        return false;
-      }
-      data += sent;
-      n -= static_cast<std::size_t>(sent);
-    }
-    return true;
-  }
-
-  void run(int c) {
-    go_future_.wait();
-    if (abort_) return;
-    Slot& slot = slots_[static_cast<std::size_t>(c)];
-    const std::size_t frame = 4 + static_cast<std::size_t>(spec_.size);
-    const std::size_t capacity = std::max<std::size_t>(256 * 1024, frame);
-    std::vector<char> buffer(capacity);
-    std::size_t used = 0;
-    const PayloadMaker maker(static_cast<std::size_t>(spec_.size));
-    const auto n = static_cast<std::uint32_t>(spec_.size);
-    for (long m = 0; m < spec_.messages; ++m) {
-      if (used + frame > capacity) {
-        if (!send_all(slot.fd, buffer.data(), used)) return;
-        used = 0;
-      }
-      char* p = buffer.data() + used;
-      p[0] = static_cast<char>(n >> 24);
-      p[1] = static_cast<char>(n >> 16);
-      p[2] = static_cast<char>(n >> 8);
-      p[3] = static_cast<char>(n);
-      maker.write(c, m, p + 4);
-      used += frame;
-    }
-    if (!send_all(slot.fd, buffer.data(), used)) return;
-    slot.done = Clock::now();
-    shutdown(slot.fd, SHUT_WR);
-    ++finished_;
-  }
-
-  RunSpec spec_;
-  std::vector<Slot> slots_;
-  std::vector<std::thread> threads_;
-  std::promise<void> go_;
-  std::shared_future<void> go_future_;
-  std::atomic<bool> released_{false};
-  std::atomic<bool> abort_{false};
-  std::atomic<int> finished_{0};
-  mutable std::mutex mutex_;
-  std::string error_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // One run
@@ -779,20 +426,6 @@ void run_baselines(const std::string& uri, const RunSpec& spec, RunResult& r) {
   r.insert_rows_s = static_cast<double>(done) / seconds(Clock::now() - insert_start);
 }
 
-double metric(const std::string& text, const std::string& name);
-
-// How many events are committed, without loading the database being measured: the sidecar's
-// fls_sidecar_events_stored_total, which its committer raises right after each COMMIT returns.
-// Polled every 20 ms, count(*) on a 100 MB table would take a CPU core from the system it
-// measures, and even a probe of the highest sequence took ~2 ms of the sidecar's database each
-// time (it walks the in-flight COPY's index entries). The reading is always confirmed with
-// count(*) before it is believed. -1 if /metrics did not answer.
-long long events_stored(std::uint16_t health_port) {
-  std::string text;
-  if (flsbench::http_get(health_port, "/metrics", &text, std::chrono::seconds(2)) != 200) return -1;
-  const double value = metric(text, "fls_sidecar_events_stored_total");
-  return std::isnan(value) ? -1 : static_cast<long long>(value);
-}
 constexpr const char* kCountSql = "SELECT count(*) FROM events";
 
 RunResult run_one(const RunSpec& spec, int index, const std::string& admin_uri, const std::string& tmp_dir,
@@ -825,8 +458,6 @@ RunResult run_one(const RunSpec& spec, int index, const std::string& admin_uri, 
       RssSampler sampler(pid);
       LoadWriters writers(spec, services.intake_port);
 
-      const long long total_bytes = total * spec.size;
-      const auto load_bound = std::chrono::seconds(120 + total_bytes / 1'000'000);
       // WAL position of the whole cluster (the KMS's writes included).
       const std::string wal_before = poll.exec("SELECT pg_current_wal_lsn()::text")[0][0].c_str();
       const auto machine_before = flsbench::read_machine_ticks();
@@ -834,88 +465,21 @@ RunResult run_one(const RunSpec& spec, int index, const std::string& admin_uri, 
       writers.start();
 
       // Phase 1: until every event is committed.
-      bool poll_count = options.poll_count;
-      long long count = 0, last_count = -1;
-      auto last_progress = t0;
-      auto next = t0;
-      Clock::time_point t_commit;
-      while (true) {
-        flsbench::check_interrupted();
-        count = poll_count ? scalar(poll, kCountSql) : events_stored(services.health_port);
-        const auto now = Clock::now();
-        if (count >= total && !poll_count) {
-          // Believe the cheap reading only when count(*) agrees; otherwise poll count(*) itself.
-          const long long counted = scalar(poll, kCountSql);
-          if (counted != total) {
-            r.note += "the sidecar said " + std::to_string(count) + " events stored, count(*) " +
-                      std::to_string(counted) + ": polled count(*) from then on; ";
-            poll_count = true;
-            count = counted;
-          }
-        }
-        if (count >= total) {
-          t_commit = now;
-          const auto machine_after = flsbench::read_machine_ticks();
-          if (machine_after.total > machine_before.total) {
-            r.machine_busy_pct = 100.0 * static_cast<double>(machine_after.busy - machine_before.busy) /
-                                 static_cast<double>(machine_after.total - machine_before.total);
-          }
-          break;
-        }
-        if (count != last_count) {
-          last_count = count;
-          last_progress = now;
-        }
-        const std::string reached = "events " + std::to_string(count) + "/" + std::to_string(total) +
-                                    ", writers done " + std::to_string(writers.finished()) + "/" +
-                                    std::to_string(spec.connections);
-        if (!sidecar.running()) {
-          throw Failure("the sidecar exited (status " + std::to_string(sidecar.exit_status()) + ") at " + reached +
-                        "; last lines of " + sidecar.output_path() + ":\n" + log_tail(sidecar));
-        }
-        if (const std::string error = writers.error(); !error.empty()) {
-          // A sidecar that died resets the connections before it can be reaped: give it a moment.
-          std::this_thread::sleep_for(300ms);
-          if (!sidecar.running()) {
-            throw Failure("the sidecar exited (status " + std::to_string(sidecar.exit_status()) + ") at " + reached +
-                          "; last lines of " + sidecar.output_path() + ":\n" + log_tail(sidecar));
-          }
-          throw Failure("client " + error + " at " + reached);
-        }
-        if (now - last_progress > kStallTimeout) throw Failure("no event committed for 30 s at " + reached);
-        if (now - t0 > load_bound) {
-          throw Failure("not all events committed within " + std::to_string(load_bound.count()) + " s: " + reached);
-        }
-        next = std::max(next + poll_interval, Clock::now());  // a slow query delays, never bunches, the polls
-        std::this_thread::sleep_until(next);
+      const flsbench::CommitWait committed =
+          flsbench::wait_all_committed(services, writers, poll, t0, poll_interval, options.poll_count);
+      const Clock::time_point t_commit = committed.committed;
+      r.note += committed.note;
+      const auto machine_after = flsbench::read_machine_ticks();
+      if (machine_after.total > machine_before.total) {
+        r.machine_busy_pct = 100.0 * static_cast<double>(machine_after.busy - machine_before.busy) /
+                             static_cast<double>(machine_after.total - machine_before.total);
       }
       writers.join();
       const auto t_sent = writers.last_done();
 
       // Phase 2: until every batch is closed and acknowledged (every event is committed: phase 1
       // confirmed it with count(*)).
-      const std::string ack_sql = "SELECT count(*) FROM batches WHERE data IS NULL OR acknowledged IS NULL";
-      Clock::time_point t_ack;
-      next = Clock::now();
-      while (true) {
-        flsbench::check_interrupted();
-        const long long open = scalar(poll, ack_sql);
-        const auto now = Clock::now();
-        if (open == 0) {
-          t_ack = now;
-          break;
-        }
-        if (!sidecar.running()) {
-          throw Failure("the sidecar exited (status " + std::to_string(sidecar.exit_status()) +
-                        ") while batches were open or unacknowledged");
-        }
-        if (now - t_commit > kAckTimeout) {
-          throw Failure("60 s after the last event was committed: batches open or unacknowledged " +
-                        std::to_string(open));
-        }
-        next = std::max(next + poll_interval, Clock::now());  // a slow query delays, never bunches, the polls
-        std::this_thread::sleep_until(next);
-      }
+      const Clock::time_point t_ack = flsbench::wait_all_acknowledged(services, poll, t_commit, poll_interval);
       const long long cpu_after = flsbench::read_cpu_ticks(pid);
       r.wal_mb = static_cast<double>(scalar(
                      poll, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), " + poll.quote(wal_before) + ")::bigint")) /
@@ -994,15 +558,6 @@ struct IdleResult {
   std::string note;
 };
 
-double metric(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.compare(0, name.size() + 1, name + " ") == 0) return std::atof(line.c_str() + name.size() + 1);
-  }
-  return NAN;
-}
-
 IdleResult run_idle(long n, int batch_size, const std::string& admin_uri, const std::string& tmp_dir) {
   IdleResult r;
   r.connections = n;
@@ -1063,33 +618,6 @@ IdleResult run_idle(long n, int batch_size, const std::string& admin_uri, const 
 // ---------------------------------------------------------------------------------------------
 // Output
 
-std::string fixed(double v, int decimals) {
-  if (std::isnan(v)) return "-";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
-void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width(header.size());
-  for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
-  for (const auto& row : rows)
-    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string out;
-    for (std::size_t i = 0; i < cells.size(); ++i) {
-      if (i > 0) out += "  ";
-      out += std::string(width[i] - cells[i].size(), ' ') + cells[i];
-    }
-    std::cout << out << "\n";
-  };
-  line(header);
-  std::vector<std::string> rule;
-  for (auto w : width) rule.push_back(std::string(w, '-'));
-  line(rule);
-  for (const auto& row : rows) line(row);
-}
-
 void raise_fd_limit() {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
@@ -1145,7 +673,7 @@ int main(int argc, char** argv) {
   std::optional<IdleResult> idle;
   std::string setup_error;
   try {
-    Cluster cluster(options, tmp_dir);
+    Cluster cluster(options.database_uri, tmp_dir);
     {
       pqxx::connection conn(cluster.admin_uri());
       pqxx::nontransaction tx(conn);
@@ -1153,6 +681,20 @@ int main(int argc, char** argv) {
                 << "), PostgreSQL " << tx.exec("SHOW server_version")[0][0].c_str() << ", synchronous_commit "
                 << tx.exec("SHOW synchronous_commit")[0][0].c_str() << ", fsync " << tx.exec("SHOW fsync")[0][0].c_str()
                 << std::endl;
+    }
+    if (options.inquiry) {
+      const InquiryRunOptions inquiry{{options.connections, options.messages, options.size, options.batch_size},
+                                      std::chrono::milliseconds(options.inquiry_poll_ms),
+                                      std::chrono::milliseconds(options.poll_ms),
+                                      std::chrono::seconds(options.verdict_bound_s)};
+      const int status = run_inquiry_bench(inquiry, cluster.admin_uri(), tmp_dir);
+      std::error_code ec;
+      if (status == 0) {
+        fs::remove_all(tmp_dir, ec);
+      } else {
+        std::cout << "logs kept in " << tmp_dir << std::endl;
+      }
+      return status;
     }
     for (std::size_t i = 0; i < runs.size(); ++i) {
       const auto& spec = runs[i];

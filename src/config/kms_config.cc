@@ -1,5 +1,8 @@
 #include "fls/config/kms_config.h"
 
+#include <algorithm>
+#include <thread>
+
 namespace fls {
 
 KmsConfig load_kms_config(const EnvReader& env) {
@@ -58,6 +61,11 @@ KmsConfig load_kms_config(const EnvReader& env) {
                       (c.tls_cert ? "KMS_TLS_CERT" : "KMS_TLS_KEY"));
   }
   c.inquiry_timeout = env.millis("KMS_INQUIRY_TIMEOUT", 60'000);
+  c.max_inquiries = static_cast<std::size_t>(env.integer("KMS_MAX_INQUIRIES", 4, 1, 1000));
+  // One per core by default: verification is what an inquiry spends its CPU on.
+  const auto cores = static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  c.inquiry_verifiers =
+      static_cast<std::size_t>(env.integer("KMS_INQUIRY_VERIFIERS", std::min<std::int64_t>(cores, 64), 1, 64));
   env.log_settings("KMS", c.log_level, c.log_format);
   return c;
 }

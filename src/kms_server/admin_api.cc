@@ -211,7 +211,11 @@ std::variant<AdminCommand, HttpResponse> parse_admin_request(const HttpRequest& 
   }
   if (post && segments == std::vector<std::string>{"inquiry"}) return start_inquiry(request);
   if (get && segments.size() == 2 && segments[0] == "inquiry") {
-    return with_uuid(1, [](std::string id) -> Parsed { return ReadInquiry{std::move(id)}; });
+    return with_uuid(1, [&](std::string id) -> Parsed {
+      auto page = page_of(request);
+      if (auto* refusal = std::get_if<HttpResponse>(&page)) return std::move(*refusal);
+      return ReadInquiry{std::move(id), std::get<Page>(page)};
+    });
   }
   if (segments == std::vector<std::string>{"credentials"} && (get || post)) {
     if (get) return listing<ListCredentials>(request);
@@ -247,12 +251,14 @@ ActionTarget action_target(const HttpRequest& request, const HttpResponse& respo
   return out;
 }
 
+void add_next_page_link(HttpResponse& response, const std::string& path, const Page& page) {
+  response.headers.emplace_back("Link", "<" + path + "?offset=" + std::to_string(page.offset + page.limit) +
+                                            "&limit=" + std::to_string(page.limit) + ">; rel=\"next\"");
+}
+
 HttpResponse page_response(const std::string& path, const Page& page, const ordered_json& rows, bool has_more) {
   HttpResponse response = json_response(200, dump(rows));
-  if (has_more) {
-    response.headers.emplace_back("Link", "<" + path + "?offset=" + std::to_string(page.offset + page.limit) +
-                                              "&limit=" + std::to_string(page.limit) + ">; rel=\"next\"");
-  }
+  if (has_more) add_next_page_link(response, path, page);
   return response;
 }
 

@@ -5,8 +5,8 @@
 namespace fls::kms {
 
 bool InquiryTracker::Waiting::finished() const {
-  return std::all_of(asked.begin(), asked.end(),
-                     [&](const auto& a) { return a.second.complete() || gone.count(a.first) != 0; });
+  return storing == 0 && std::all_of(asked.begin(), asked.end(),
+                                     [&](const auto& a) { return a.second.complete() || gone.count(a.first) != 0; });
 }
 
 void InquiryTracker::track(const std::string& inquiry_id, const std::vector<std::string>& asked,
@@ -24,7 +24,14 @@ InquiryJudgement InquiryTracker::judge(const std::string& sender, const std::str
   if (it == inquiries_.end()) return InquiryJudgement{"it is not open", std::nullopt};
   const auto answer = it->second.asked.find(sender);
   if (answer == it->second.asked.end()) return InquiryJudgement{"it was not sent to this sidecar", std::nullopt};
-  return InquiryJudgement{{}, answer->second.add(total, item, has_batch)};
+  Waiting& waiting = it->second;
+  ++waiting.storing;
+  return InquiryJudgement{{}, answer->second.add(total, item, has_batch), ++waiting.arrivals};
+}
+
+void InquiryTracker::stored(const std::string& inquiry_id) {
+  const auto it = inquiries_.find(inquiry_id);
+  if (it != inquiries_.end() && it->second.storing > 0) --it->second.storing;
 }
 
 std::vector<std::string> InquiryTracker::sidecar_gone(const std::string& sidecar) {

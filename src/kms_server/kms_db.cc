@@ -18,16 +18,6 @@ std::vector<std::uint8_t> bytes_of(const pqxx::field& field) {
   return std::vector<std::uint8_t>(value.data(), value.data() + value.size());
 }
 
-Instant instant_from_micros(std::int64_t micros) {
-  std::int64_t seconds = micros / 1'000'000;
-  std::int64_t rest = micros % 1'000'000;
-  if (rest < 0) {
-    rest += 1'000'000;
-    --seconds;
-  }
-  return Instant{seconds, static_cast<std::int32_t>(rest * 1000)};
-}
-
 void record_status(pqxx::work& tx, const std::string& sidecar_id, const std::string& status) {
   tx.exec_params("INSERT INTO kms_sidecar_status_history (sidecar_id, status) VALUES ($1, $2)", sidecar_id, status);
 }
@@ -232,33 +222,6 @@ std::vector<bool> insert_batches(pqxx::connection& c, const std::vector<NewBatch
   return out;
 }
 
-std::optional<KnownBatch> find_batch(pqxx::connection& c, const std::string& scope, const std::string& batch_id,
-                                     const std::string& service) {
-  pqxx::read_transaction tx(c);
-  const auto rows = tx.exec_params(
-      "SELECT b.batch_id, b.sidecar_id, b.signature, " FLS_SQL_TO_MILLIS("b.received") " FROM kms_batches b "
-      "JOIN kms_sidecars s USING (sidecar_id) WHERE b.batch_id = $2 "
-      "AND (b.scope = $1 OR (b.scope = '" + std::string(kOpenScope) + "' AND s.service_name = $3)) "
-      "ORDER BY b.scope = $1 DESC LIMIT 1",
-      scope, batch_id, service);
-  if (rows.empty()) return std::nullopt;
-  return KnownBatch{rows[0][0].c_str(), rows[0][1].c_str(), rows[0][2].c_str(), rows[0][3].as<EpochMillis>()};
-}
-
-std::vector<std::string> batches_in_window(pqxx::connection& c, const std::string& service, const Instant& start,
-                                           const Instant& end) {
-  pqxx::read_transaction tx(c);
-  std::vector<std::string> out;
-  for (const auto& row :
-       tx.exec_params("SELECT b.batch_id FROM kms_batches b JOIN kms_sidecars s ON s.sidecar_id = b.sidecar_id "
-                      "WHERE s.service_name = $1 AND b.received BETWEEN " FLS_SQL_FROM_MICROS(
-                          "$2") " AND " FLS_SQL_FROM_MICROS("$3") " ORDER BY b.received, b.batch_id",
-                      service, start.micros_ceil(), end.micros_floor())) {
-    out.push_back(row[0].c_str());
-  }
-  return out;
-}
-
 void insert_healthcheck(pqxx::connection& c, const HealthcheckRow& row) {
   pqxx::work tx(c);
   tx.exec_params(
@@ -300,69 +263,11 @@ void insert_inquiry(pqxx::connection& c, const InquiryRow& row) {
   tx.commit();
 }
 
-void insert_inquiry_response(pqxx::connection& c, const std::string& inquiry_id, const InquiryResponseRow& row) {
-  pqxx::work tx(c);
-  tx.exec_params(
-      "INSERT INTO kms_inquiry_responses (inquiry_id, sidecar_id, batch_id, body, total, item, problem) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-      inquiry_id, row.sidecar_id, row.batch_id ? row.batch_id->c_str() : nullptr,
-      row.batch_id ? row.body.c_str() : nullptr, row.total, row.item, row.problem ? row.problem->c_str() : nullptr);
-  tx.commit();
-}
-
 void complete_inquiry(pqxx::connection& c, const std::string& inquiry_id) {
   pqxx::work tx(c);
   tx.exec_params("UPDATE kms_inquiries SET completed = clock_timestamp() WHERE inquiry_id = $1 AND completed IS NULL",
                  inquiry_id);
   tx.commit();
-}
-
-std::optional<InquiryRow> find_inquiry(pqxx::connection& c, const std::string& inquiry_id) {
-  pqxx::read_transaction tx(c);
-  const auto rows = tx.exec_params(
-      "SELECT inquiry_id, service_name, " FLS_SQL_TO_MICROS("start_time") ", " FLS_SQL_TO_MICROS("end_time") ", "
-      FLS_SQL_TO_MILLIS("created") ", array_to_string(asked, ','), completed IS NOT NULL "
-      "FROM kms_inquiries WHERE inquiry_id = $1",
-      inquiry_id);
-  if (rows.empty()) return std::nullopt;
-  InquiryRow out{rows[0][0].c_str(),
-                 rows[0][1].c_str(),
-                 instant_from_micros(rows[0][2].as<std::int64_t>()),
-                 instant_from_micros(rows[0][3].as<std::int64_t>()),
-                 rows[0][4].as<EpochMillis>(),
-                 {},
-                 rows[0][6].as<bool>()};
-  std::string asked = rows[0][5].c_str();
-  for (std::size_t start = 0; start < asked.size();) {
-    const auto comma = asked.find(',', start);
-    out.asked.push_back(asked.substr(start, comma - start));
-    start = comma == std::string::npos ? asked.size() : comma + 1;
-  }
-  return out;
-}
-
-std::vector<InquiryResponseRow> inquiry_responses(pqxx::connection& c, const std::string& inquiry_id) {
-  pqxx::read_transaction tx(c);
-  std::vector<InquiryResponseRow> out;
-  for (const auto& row : tx.exec_params("SELECT sidecar_id, batch_id, body, total, item, problem "
-                                        "FROM kms_inquiry_responses WHERE inquiry_id = $1 ORDER BY received, item",
-                                        inquiry_id)) {
-    out.push_back(InquiryResponseRow{row[0].c_str(), optional_text(row[1]),
-                                     row[2].is_null() ? std::string() : std::string(row[2].c_str()),
-                                     row[3].as<std::int64_t>(), row[4].as<std::int64_t>(), optional_text(row[5])});
-  }
-  return out;
-}
-
-std::map<std::string, std::string> scopes_of(pqxx::connection& c, const std::vector<std::string>& sidecar_ids) {
-  pqxx::read_transaction tx(c);
-  std::map<std::string, std::string> out;
-  for (const auto& row : tx.exec_params("SELECT sidecar_id, coalesce(credential_id, '" + std::string(kOpenScope) +
-                                            "') FROM kms_sidecars WHERE sidecar_id = ANY ($1::uuid[])",
-                                        uuid_array_literal(sidecar_ids))) {
-    out.emplace(row[0].c_str(), row[1].c_str());
-  }
-  return out;
 }
 
 void insert_admin_action(pqxx::connection& c, const AdminAction& action) {

@@ -116,7 +116,10 @@ InquiryJudgement KmsService::judge_inquiry_response(const std::string& sender, c
   return inquiries_.judge(sender, inquiry_id, total, item, has_batch);
 }
 
-void KmsService::inquiry_response_stored(const std::string& inquiry_id) {
+void KmsService::inquiry_response_stored(const std::string& inquiry_id, std::optional<StoredResponse> stored) {
+  // Counted once, as each result is verified (a verdict may be read any number of times).
+  if (stored && stored->result && !stored->verified) ++metrics_.inquiry_results_failed;
+  inquiries_.stored(inquiry_id);
   if (inquiries_.finished(inquiry_id)) finish_inquiry(inquiry_id);
 }
 
@@ -194,16 +197,17 @@ void KmsService::carry_out(AdminCommand command, HttpRespond respond) {
 }
 
 void KmsService::carry_out(ReadInquiry command, HttpRespond respond) {
-  auto self = shared_from_this();
   const std::string inquiry_id = command.inquiry_id;
+  const Page page = command.page;
   store_.read_inquiry(
-      inquiry_id, clock_.now_ms(), options_.inquiry_timeout,
-      [self, respond, inquiry_id](std::optional<InquiryReport> report) {
+      inquiry_id, clock_.now_ms(), options_.inquiry_timeout, page.offset, page.limit,
+      [respond, inquiry_id, page](std::optional<InquiryReport> report) {
         if (!report) {
           return respond(api_error(404, ApiError::not_found, "Inquiry with id of " + inquiry_id + " does not exist"));
         }
-        if (report->complete) self->metrics_.inquiry_results_failed += report->failed_results();  // per verdict read
-        respond(json_response(200, render_report(*report)));
+        HttpResponse response = json_response(200, render_report(*report));
+        if (report->more_results) add_next_page_link(response, "/inquiry/" + inquiry_id, page);
+        respond(std::move(response));
       },
       [respond] { respond(internal_error()); });
 }
@@ -365,13 +369,22 @@ void KmsService::carry_out(StartInquiry command, HttpRespond respond) {
     return respond(api_error(400, ApiError::no_current_sidecars,
                              "No current sidecars are registered for service '" + command.service + "'"));
   }
+  // Inquiries being created count too: their rows are on the way to the database.
+  if (inquiries_.size() + inquiries_starting_ >= options_.max_inquiries) {
+    return respond(api_error(429, ApiError::too_many_inquiries,
+                             std::to_string(options_.max_inquiries) +
+                                 " inquiries are in progress, the most KMS_MAX_INQUIRIES allows; try again when one "
+                                 "completes"));
+  }
   InquiryRow row{ids_.next_uuid(), command.service, command.start, command.end, clock_.now_ms(), {}, false};
   for (const auto& session : current) row.asked.push_back(session->sidecar_id());
   ++metrics_.inquiries;
   auto self = shared_from_this();
+  ++inquiries_starting_;
   store_.create_inquiry(
       row,
       [self, row, respond, start_text = command.start_text, end_text = command.end_text](bool) {
+        --self->inquiries_starting_;
         std::set<std::string> gone;
         for (const auto& sidecar : row.asked) {
           if (auto s = self->registered_.find(sidecar); s != self->registered_.end()) {
@@ -390,7 +403,10 @@ void KmsService::carry_out(StartInquiry command, HttpRespond respond) {
         created.headers.emplace_back("Location", "/inquiry/" + row.inquiry_id);
         respond(created);
       },
-      [respond] { respond(internal_error()); });
+      [self, respond] {
+        --self->inquiries_starting_;
+        respond(internal_error());
+      });
 }
 
 HttpResponse KmsService::metrics() const {
@@ -400,7 +416,7 @@ HttpResponse KmsService::metrics() const {
   out.counter("fls_kms_challenges_failed_total", "Challenges failed (sidecar suspended).", metrics_.challenges_failed);
   out.counter("fls_kms_batches_received_total", "Batch signatures received and stored.", metrics_.batches_received);
   out.counter("fls_kms_inquiries_total", "Inquiries started.", metrics_.inquiries);
-  out.counter("fls_kms_verification_failures_total", "Inquiry results that failed verification, per verdict read.",
+  out.counter("fls_kms_verification_failures_total", "Inquiry results that failed verification.",
               metrics_.inquiry_results_failed);
   out.counter("fls_kms_registrations_refused_total",
               "Registrations refused: no valid credential, or over a registration limit.",

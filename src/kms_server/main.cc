@@ -84,11 +84,13 @@ int main(int argc, char** argv) {
     auto ids = fls::make_random_id_source();
     auto keys = fls::kms::make_random_key_source();
     fls::QueryWorker db(config.database_uri);
-    fls::kms::PgKmsStore store(io, db, vault);
+    fls::kms::InquiryResponseLanes verifiers(io, config.database_uri, config.inquiry_verifiers, vault);
+    fls::kms::PgKmsStore store(io, db, verifiers);
     fls::kms::KmsServiceOptions service_options;
     service_options.admin_token = config.admin_token;
     service_options.auditor_token = config.auditor_token;
     service_options.inquiry_timeout = config.inquiry_timeout;
+    service_options.max_inquiries = config.max_inquiries;
     service_options.registration = config.registration;
     service_options.registration_limits = {config.max_registrations_per_credential, config.max_registrations};
     service_options.max_message_size = config.max_message_size;
@@ -113,6 +115,7 @@ int main(int argc, char** argv) {
     });
     server.start();
     db.start();
+    verifiers.start();
     service->start();
     spdlog::info("fls-kms {} serving {}://{}:{}/sidecar and the admin API", fls::kVersion, tls ? "wss" : "ws",
                  config.bind_address, server.port());
@@ -128,6 +131,7 @@ int main(int argc, char** argv) {
     });
     std::thread io_thread([&io] { io.run(); });
     io_thread.join();
+    verifiers.stop();
     db.stop(/*finish_queued=*/true);
     return 0;
   } catch (const std::exception& e) {

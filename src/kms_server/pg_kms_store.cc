@@ -1,47 +1,14 @@
 #include "fls/kms_server/pg_kms_store.h"
 
 #include <boost/asio/post.hpp>
-#include <map>
 
+#include "fls/kms_server/inquiry_db.h"
 #include "fls/kms_server/kms_db.h"
 #include "fls/pg/connection_policy.h"
 
 namespace fls::kms {
 
 namespace asio = boost::asio;
-
-namespace {
-
-// Keys for verification, opened from the database on the database thread and cached there.
-// Only registrations of one scope are found (and those of the service without a credential, as
-// find_batch): a row whose keyId belongs to another credential is never checked, nor counted, as
-// this one's.
-class CachingKeyLookup final : public KeyLookup {
- public:
-  CachingKeyLookup(pqxx::connection& connection, const KeyVault& vault, std::string scope, std::string service)
-      : connection_(connection), vault_(vault), scope_(std::move(scope)), service_(std::move(service)) {}
-  const SidecarKeys* find(const std::string& sidecar_id) override {
-    auto it = cache_.find(sidecar_id);
-    if (it != cache_.end()) return &it->second;
-    const auto sealed = keys_of(connection_, sidecar_id);
-    if (!sealed || sealed->batch_public_key.size() != 32) return nullptr;
-    if (sealed->scope != scope_ && !(sealed->scope == kOpenScope && sealed->service_name == service_)) return nullptr;
-    auto row_key = vault_.open(sealed->row_key_sealed, 32);
-    if (!row_key) return nullptr;
-    SidecarKeys keys{sidecar_id, {}, std::move(*row_key)};
-    std::copy(sealed->batch_public_key.begin(), sealed->batch_public_key.end(), keys.public_key.begin());
-    return &cache_.emplace(sidecar_id, std::move(keys)).first->second;
-  }
-
- private:
-  pqxx::connection& connection_;
-  const KeyVault& vault_;
-  std::string scope_;
-  std::string service_;
-  std::map<std::string, SidecarKeys> cache_;
-};
-
-}  // namespace
 
 bool master_key_opens_stored_keys(const std::string& uri, const KeyVault& vault) {
   pqxx::connection connection(with_connection_policy(uri));
@@ -211,15 +178,10 @@ void PgKmsStore::create_inquiry(InquiryRow row, Done<bool> done, Failed failed) 
       std::move(done), std::move(failed));
 }
 
-void PgKmsStore::store_inquiry_response(std::string inquiry_id, InquiryResponseRow row, Done<bool> done,
-                                        Failed failed) {
-  run<bool>(
-      "storing a response to inquiry " + inquiry_id,
-      [inquiry_id, row = std::move(row)](pqxx::connection& c) {
-        insert_inquiry_response(c, inquiry_id, row);
-        return true;
-      },
-      std::move(done), std::move(failed));
+void PgKmsStore::store_inquiry_response(std::string inquiry_id, InquiryResponseRow row, SenderScope sender,
+                                        Done<StoredResponse> done, Failed failed) {
+  lanes_.submit(InquiryResponseLanes::Job{std::move(inquiry_id), std::move(row), std::move(sender), std::move(done),
+                                          std::move(failed)});
 }
 
 void PgKmsStore::complete_inquiry(std::string inquiry_id, Done<bool> done, Failed failed) {
@@ -233,29 +195,12 @@ void PgKmsStore::complete_inquiry(std::string inquiry_id, Done<bool> done, Faile
 }
 
 void PgKmsStore::read_inquiry(std::string inquiry_id, EpochMillis now, std::chrono::milliseconds timeout,
-                              Done<std::optional<InquiryReport>> done, Failed failed) {
+                              std::size_t offset, std::size_t limit, Done<std::optional<InquiryReport>> done,
+                              Failed failed) {
   run<std::optional<InquiryReport>>(
       "reading inquiry " + inquiry_id,
-      [this, inquiry_id, now, timeout](pqxx::connection& c) -> std::optional<InquiryReport> {
-        const auto inquiry = find_inquiry(c, inquiry_id);
-        if (!inquiry) return std::nullopt;
-        const auto responses = inquiry_responses(c, inquiry_id);
-        const bool complete = inquiry->completed || now >= inquiry->created_ms + timeout.count();
-        std::vector<std::string> senders;
-        for (const auto& r : responses) senders.push_back(r.sidecar_id);
-        const auto scopes = scopes_of(c, senders);
-        // Each answer is judged within its sender's scope: only batches and row keys of the
-        // sender's own credential can verify as its results.
-        std::map<std::string, CachingKeyLookup> keys_by_scope;
-        const auto verify = [&](const InquiryResponseRow& r) {
-          const auto scope_it = scopes.find(r.sidecar_id);
-          const std::string scope = scope_it == scopes.end() ? std::string() : scope_it->second;
-          auto keys = keys_by_scope.try_emplace(scope, c, vault_, scope, inquiry->service_name).first;
-          const auto known = find_batch(c, scope, *r.batch_id, inquiry->service_name);
-          return verify_result(*r.batch_id, r.body, known ? &*known : nullptr, keys->second);
-        };
-        return build_report(*inquiry, responses, complete, verify,
-                            batches_in_window(c, inquiry->service_name, inquiry->start, inquiry->end));
+      [inquiry_id, now, timeout, offset, limit](pqxx::connection& c) {
+        return read_inquiry_report(c, inquiry_id, now, timeout, offset, limit);
       },
       std::move(done), std::move(failed));
 }

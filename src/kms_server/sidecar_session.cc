@@ -276,10 +276,12 @@ void SidecarSession::on_inquiry_response(json& params) {
     row.batch_id = std::move(response->batch_id);
     row.body = std::move(*response->body);
   }
+  row.arrival = judgement.arrival;
   auto self = shared_from_this();
   context_.store.store_inquiry_response(
-      inquiry_id, std::move(row), [self, inquiry_id](bool) { self->host_->inquiry_response_stored(inquiry_id); },
-      [] {});
+      inquiry_id, std::move(row), SenderScope{scope_, service_name_},
+      [self, inquiry_id](StoredResponse stored) { self->host_->inquiry_response_stored(inquiry_id, stored); },
+      [self, inquiry_id] { self->host_->inquiry_response_stored(inquiry_id, std::nullopt); });
 }
 
 void SidecarSession::on_reply(protocol::Response& message) {

@@ -4,15 +4,11 @@
 
 #include <algorithm>
 #include <exception>
-#include <iterator>
 #include <limits>
-#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "fls/common/ascii.h"
 #include "fls/common/iso_time.h"
@@ -298,6 +294,23 @@ ResultVerdict verify_result(const std::string& batch_id, const std::string& body
   return verdict;
 }
 
+std::vector<SequenceRun> sequence_runs(std::vector<std::pair<std::string, std::int64_t>> row_keys) {
+  std::sort(row_keys.begin(), row_keys.end());
+  std::vector<SequenceRun> runs;
+  for (auto& [key_id, sequence] : row_keys) {
+    const bool continues =
+        !runs.empty() && runs.back().key_id == key_id &&
+        (sequence <= runs.back().last ||
+         (runs.back().last < std::numeric_limits<std::int64_t>::max() && sequence == runs.back().last + 1));
+    if (continues) {
+      runs.back().last = std::max(runs.back().last, sequence);
+    } else {
+      runs.push_back(SequenceRun{std::move(key_id), sequence, sequence});
+    }
+  }
+  return runs;
+}
+
 std::optional<std::string> AnswerProgress::add(std::int64_t total, std::int64_t item, bool has_batch) {
   if (total < 0 || total > kMaxInquiryItems) return "total " + std::to_string(total) + " is out of range";
   if (total_ >= 0 && total != total_) {
@@ -318,41 +331,6 @@ std::optional<std::string> AnswerProgress::add(std::int64_t total, std::int64_t 
 
 bool AnswerProgress::complete() const {
   return nothing_found_ || (total_ > 0 && static_cast<std::int64_t>(seen_.size()) == total_);
-}
-
-InquirySummary summarize(const std::vector<ResultVerdict>& results, const std::vector<std::string>& in_window_batch_ids,
-                         bool complete, const InquiryAnswers& answers) {
-  InquirySummary summary;
-  summary.unanswered = answers.unanswered;
-  bool every_result_verified = true;
-  std::unordered_set<std::string> returned_ids;
-  std::unordered_set<std::string> unknown_ids;
-  std::map<std::string, std::set<std::int64_t>> sequences_by_key;  // ordered: gaps come out sorted
-  for (const ResultVerdict& result : results) {
-    every_result_verified = every_result_verified && result.verified;
-    std::string id = ascii_lower(result.batch_id);
-    if (!result.sidecar_id && unknown_ids.insert(id).second) summary.unknown.push_back(id);
-    returned_ids.insert(std::move(id));
-    for (const auto& [key_id, sequence] : result.row_keys) sequences_by_key[ascii_lower(key_id)].insert(sequence);
-  }
-
-  std::unordered_set<std::string> missing_ids;
-  for (const std::string& in_window_id : in_window_batch_ids) {
-    std::string id = ascii_lower(in_window_id);
-    if (returned_ids.count(id) == 0 && missing_ids.insert(id).second) summary.missing.push_back(std::move(id));
-  }
-
-  for (const auto& [key_id, sequences] : sequences_by_key) {
-    for (auto it = sequences.begin(); std::next(it) != sequences.end(); ++it) {
-      const std::int64_t after = *it;
-      const std::int64_t before = *std::next(it);
-      if (before > after + 1) summary.gaps.push_back(Gap{key_id, after, before});  // after < before: no overflow
-    }
-  }
-
-  summary.verified = complete && every_result_verified && summary.missing.empty() && summary.unknown.empty() &&
-                     summary.gaps.empty() && summary.unanswered.empty() && answers.sender_problems == 0;
-  return summary;
 }
 
 }  // namespace fls::kms

@@ -72,6 +72,10 @@ TEST(KmsConfig, LimitsHaveDefaultsAndRanges) {
   EXPECT_NE(error_of({{"KMS_MAX_UNREGISTERED_MESSAGE_SIZE", "12"}}).find("KMS_MAX_UNREGISTERED_MESSAGE_SIZE"),
             std::string::npos);
   EXPECT_NE(error_of({{"KMS_REGISTRATION_RETENTION", "soon"}}).find("KMS_REGISTRATION_RETENTION"), std::string::npos);
+  EXPECT_EQ(c.max_inquiries, 4u);
+  EXPECT_GE(c.inquiry_verifiers, 1u);
+  EXPECT_NE(error_of({{"KMS_MAX_INQUIRIES", "0"}}).find("KMS_MAX_INQUIRIES"), std::string::npos);
+  EXPECT_NE(error_of({{"KMS_INQUIRY_VERIFIERS", "65"}}).find("KMS_INQUIRY_VERIFIERS"), std::string::npos);
 }
 
 }  // namespace

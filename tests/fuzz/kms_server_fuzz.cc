@@ -3,7 +3,7 @@
 // Input layout: byte 0 selects what the rest is.
 //   0  an inquiry-response body, through verify_result against a batch the KMS "received" from
 //      a registration whose keys are fixed (RFC 8032 §7.1 test 1, an arbitrary AES key), then
-//      summarize over the result
+//      sequence_runs over the result
 //   1  triples of bytes (total, item, has_batch & 1) through AnswerProgress, as one sidecar's
 //      inquiry-responses in arrival order
 //   2  an Authorization header value through bearer_credentials
@@ -56,7 +56,13 @@ void verify_body(std::string_view body) {
   const auto verdict = fls::kms::verify_result(kBatch, std::string(body), &known, keys);
   if (verdict.verified && (verdict.rows == 0 || verdict.rows_verified != verdict.rows)) __builtin_trap();
   if (verdict.rows_verified > verdict.rows || verdict.row_keys.size() > verdict.rows) __builtin_trap();
-  fls::kms::summarize({verdict}, {kBatch}, true, {});
+  const auto runs = fls::kms::sequence_runs(verdict.row_keys);
+  if (runs.size() > verdict.row_keys.size()) __builtin_trap();
+  for (std::size_t i = 1; i < runs.size(); ++i) {
+    // Sorted, and within one key never touching: a gap lies between every two runs of a key.
+    if (runs[i - 1].key_id > runs[i].key_id) __builtin_trap();
+    if (runs[i - 1].key_id == runs[i].key_id && runs[i].first <= runs[i - 1].last + 1) __builtin_trap();
+  }
 }
 
 void replay_answers(std::string_view bytes) {

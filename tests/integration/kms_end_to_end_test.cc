@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "admin_client.h"
@@ -99,6 +100,43 @@ TEST_F(KmsEndToEndTest, AnAlteredEventMessageFailsItsBatch) {
       EXPECT_EQ(r["verified"], true);
     }
   }
+}
+
+// Results come a page at a time, in the order they arrived; the summary, the counts and the
+// progress cover them all, whatever the page.
+TEST_F(KmsEndToEndTest, ATamperedRowIsCaughtOnWhicheverPageItsBatchIsListed) {
+  start_sidecar(2);
+  send_and_settle(10);
+  const std::string tampered = batch_of_sequence(7);
+  sidecar_db_.query("UPDATE events SET message = convert_to('transfer 7 reversed', 'UTF8') WHERE sequence = 7");
+  const std::string location = start_inquiry();
+  const json first = wait_for_verdict(location + "?limit=2");
+  EXPECT_EQ(first["verified"], false);
+  EXPECT_EQ(first["completed"], 5);
+  EXPECT_EQ(first["progress"]["responses"], 5);
+  EXPECT_EQ(first["progress"]["resultsFailed"], 1);
+  EXPECT_EQ(first["progress"]["rows"], 10);
+  EXPECT_EQ(first["progress"]["rowsVerified"], 9);
+  std::vector<std::string> ids, failed;
+  for (std::size_t offset = 0;; offset += 2) {
+    const auto page = admin("GET", location + "?offset=" + std::to_string(offset) + "&limit=2");
+    ASSERT_EQ(page.status, 200u) << page.body;
+    const json body = page.json();
+    for (const auto& r : body["results"]) {
+      ids.push_back(r["id"]);
+      if (r["verified"] != true) failed.push_back(r["id"]);
+    }
+    const bool more = page.headers.count("link") != 0;
+    if (more) {
+      EXPECT_EQ(page.headers.at("link"),
+                "<" + location + "?offset=" + std::to_string(offset + 2) + "&limit=2>; rel=\"next\"");
+    }
+    if (!more) break;
+    ASSERT_LT(offset, 10u) << "the pages do not end";
+  }
+  EXPECT_EQ(ids.size(), 5u);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 5u) << "a result listed twice";
+  EXPECT_EQ(failed, std::vector<std::string>{tampered});
 }
 
 TEST_F(KmsEndToEndTest, AlteredBatchDataFailsThatBatch) {

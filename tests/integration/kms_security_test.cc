@@ -80,6 +80,30 @@ class KmsSecurityTest : public KmsFixture {
   }
 };
 
+// An inquiry holds KMS memory and work until it completes: KMS_MAX_INQUIRIES bounds how many run
+// at once. The silent sidecar keeps the first one open until its timeout.
+TEST_F(KmsSecurityTest, InquiriesBeyondTheLimitAreRefusedUntilOneCompletes) {
+  start_kms({{"KMS_INQUIRY_TIMEOUT", "3000"}, {"KMS_MAX_INQUIRIES", "1"}});
+  const Credential credential = create_credential();
+  start_sidecar(5, credential.token);
+  send_and_settle(5);
+  RawSidecarSocket silent(kms_port_, credential.token);
+  silent.register_as(kSilentSidecar, kService);
+
+  const std::string first = start_inquiry();
+  const auto refused = admin(
+      "POST", "/inquiry",
+      nlohmann::json{{"service", kService}, {"startTime", "2026-01-01T00:00:00Z"}, {"endTime", "2026-01-02T00:00:00Z"}}
+          .dump());
+  EXPECT_EQ(refused.status, 429u) << refused.body;
+  EXPECT_EQ(refused.json().value("code", 0), 42900) << refused.body;
+  EXPECT_NE(refused.json().value("message", "").find("KMS_MAX_INQUIRIES"), std::string::npos) << refused.body;
+  // The first completes at its timeout (the silent sidecar unanswered); then there is room again.
+  const auto verdict = wait_for_verdict(first);
+  EXPECT_EQ(verdict["unanswered"], nlohmann::json::array({kSilentSidecar})) << verdict.dump();
+  EXPECT_FALSE(start_inquiry().empty());
+}
+
 // nlohmann::json copies values recursively: a request id or params nested 80,000 deep crashed
 // fls-kms (SIGSEGV) the moment on_text copied them. Refused before parsing now, at every stage.
 TEST_F(KmsSecurityTest, DeeplyNestedJsonIsRefusedAndTheKmsStaysUp) {

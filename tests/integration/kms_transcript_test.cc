@@ -192,7 +192,9 @@ TEST(KmsTranscript, ScriptedSessionMatchesTheRecordedFrames) {
   db.start();
   kms::KmsServiceOptions service_options;
   service_options.admin_token = kAdminToken;
-  kms::PgKmsStore store(io, db, vault);
+  kms::InquiryResponseLanes verifiers(io, database.uri(), 2, vault);
+  verifiers.start();
+  kms::PgKmsStore store(io, db, verifiers);
   auto service = std::make_shared<kms::KmsService>(io, store, vault, keys, clock, kms_ids, service_options);
   HttpServerOptions server_options;
   server_options.bind_address = "127.0.0.1";
@@ -298,6 +300,7 @@ TEST(KmsTranscript, ScriptedSessionMatchesTheRecordedFrames) {
     io.stop();
   });
   io_thread.join();
+  verifiers.stop();
   db.stop(/*finish_queued=*/false);
 
   const std::string recorded = transcript.text();

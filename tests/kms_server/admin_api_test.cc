@@ -140,8 +140,16 @@ TEST(AdminCommands, InquiryChecksInTheirOrder) {
     EXPECT_EQ(refusal_of(request("POST", "/inquiry", std::string(R"({"service":"s",)") + range + "}")).code, 40010)
         << range;
   }
-  EXPECT_EQ(command_of<ReadInquiry>(request("GET", std::string("/inquiry/") + kId)).inquiry_id, kLowerId);
+  const auto read = command_of<ReadInquiry>(request("GET", std::string("/inquiry/") + kId));
+  EXPECT_EQ(read.inquiry_id, kLowerId);
+  EXPECT_EQ(read.page.offset, 0u);
+  EXPECT_EQ(read.page.limit, Page::kDefaultLimit);
+  const auto paged = command_of<ReadInquiry>(request("GET", std::string("/inquiry/") + kId + "?offset=200&limit=50"));
+  EXPECT_EQ(paged.page.offset, 200u);
+  EXPECT_EQ(paged.page.limit, 50u);
   EXPECT_EQ(refusal_of(request("GET", "/inquiry/x")).code, 40003);
+  EXPECT_EQ(refusal_of(request("GET", "/inquiry/x?limit=0")).code, 40003) << "the id is checked first";
+  EXPECT_EQ(refusal_of(request("GET", std::string("/inquiry/") + kId + "?limit=1001")).code, 40014);
 }
 
 TEST(AdminCommands, Credentials) {

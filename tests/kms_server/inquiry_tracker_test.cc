@@ -28,12 +28,20 @@ TEST(InquiryTracker, OnlyAskedSidecarsOfOpenInquiriesCount) {
   EXPECT_TRUE(repeated.problem);
 }
 
+// Judged, and stored at once (as a store that verifies nothing would).
+InquiryJudgement judge_and_store(InquiryTracker& tracker, const std::string& sender, const std::string& inquiry,
+                                 std::int64_t total, std::int64_t item, bool has_batch) {
+  InquiryJudgement judgement = tracker.judge(sender, inquiry, total, item, has_batch);
+  if (judgement.dropped.empty()) tracker.stored(inquiry);
+  return judgement;
+}
+
 TEST(InquiryTracker, FinishedWhenEveryAskedSidecarAnsweredWholeOrLeft) {
   InquiryTracker tracker;
   tracker.track("i", {"a", "b"}, {}, kStart + 60s);
-  tracker.judge("a", "i", 2, 1, true);
+  judge_and_store(tracker, "a", "i", 2, 1, true);
   EXPECT_FALSE(tracker.finished("i"));
-  tracker.judge("a", "i", 2, 2, true);
+  judge_and_store(tracker, "a", "i", 2, 2, true);
   EXPECT_FALSE(tracker.finished("i")) << "b has not answered";
   EXPECT_EQ(tracker.sidecar_gone("b"), std::vector<std::string>{"i"});
   EXPECT_TRUE(tracker.finished("i"));
@@ -42,14 +50,31 @@ TEST(InquiryTracker, FinishedWhenEveryAskedSidecarAnsweredWholeOrLeft) {
 TEST(InquiryTracker, ANothingFoundAnswerIsWhole) {
   InquiryTracker tracker;
   tracker.track("i", {"a"}, {}, kStart + 60s);
-  tracker.judge("a", "i", 0, 0, false);
+  judge_and_store(tracker, "a", "i", 0, 0, false);
   EXPECT_TRUE(tracker.finished("i"));
 }
 
 TEST(InquiryTracker, ASidecarThatLeftBeforeItWasAskedIsNotWaitedFor) {
   InquiryTracker tracker;
   tracker.track("i", {"a", "b"}, {"b"}, kStart + 60s);
-  tracker.judge("a", "i", 0, 0, false);
+  judge_and_store(tracker, "a", "i", 0, 0, false);
+  EXPECT_TRUE(tracker.finished("i"));
+}
+
+// Responses are verified side by side, so the last to arrive may be stored first: the inquiry
+// is finished only once every response judged is stored, whichever came last.
+TEST(InquiryTracker, NotFinishedWhileAResponseIsStillBeingStoredAndArrivalsAreNumbered) {
+  InquiryTracker tracker;
+  tracker.track("i", {"a", "b"}, {}, kStart + 60s);
+  EXPECT_EQ(tracker.judge("a", "i", 2, 1, true).arrival, 1);
+  EXPECT_EQ(tracker.judge("a", "i", 2, 2, true).arrival, 2);
+  EXPECT_EQ(tracker.judge("a", "i", 2, 2, true).arrival, 3) << "a problem is stored too";
+  EXPECT_EQ(tracker.judge("c", "i", 1, 1, true).arrival, 0) << "dropped: not stored";
+  EXPECT_TRUE(tracker.sidecar_gone("b").empty());
+  tracker.stored("i");
+  tracker.stored("i");
+  EXPECT_FALSE(tracker.finished("i"));
+  tracker.stored("i");
   EXPECT_TRUE(tracker.finished("i"));
 }
 

@@ -31,6 +31,7 @@ class MemoryKmsStore final : public kms::KmsStore {
   std::map<std::string, std::string> statuses;                             // sidecar id -> status
   std::set<std::pair<std::string, std::string>> batches;                   // (scope, batch id)
   std::vector<std::pair<std::string, kms::InquiryResponseRow>> responses;  // (inquiry id, row)
+  std::vector<kms::SenderScope> senders;                                   // of each response
   std::map<std::string, nlohmann::json> healthcheck_responses;
 
   void register_sidecar(kms::NewRegistration registration, kms::RegistrationLimits, Done<kms::RegistrationResult> done,
@@ -63,11 +64,13 @@ class MemoryKmsStore final : public kms::KmsStore {
       return batches.insert({batch.scope, batch.batch_id}).second;
     });
   }
-  void store_inquiry_response(std::string inquiry_id, kms::InquiryResponseRow row, Done<bool> done,
-                              Failed failed) override {
-    answer(std::move(done), std::move(failed), [this, inquiry_id, row = std::move(row)] {
+  // Stored as it came; nothing is verified here (it holds no keys): a result counts as failed.
+  void store_inquiry_response(std::string inquiry_id, kms::InquiryResponseRow row, kms::SenderScope sender,
+                              Done<kms::StoredResponse> done, Failed failed) override {
+    answer(std::move(done), std::move(failed), [this, inquiry_id, row = std::move(row), sender] {
       responses.emplace_back(inquiry_id, row);
-      return true;
+      senders.push_back(sender);
+      return kms::StoredResponse{row.batch_id && !row.problem, false};
     });
   }
   void complete_healthcheck(std::string healthcheck_id, nlohmann::json response, Done<bool> done,
@@ -101,8 +104,8 @@ class MemoryKmsStore final : public kms::KmsStore {
   }
   void create_inquiry(kms::InquiryRow, Done<bool>, Failed failed) override { unexpected("create_inquiry", failed); }
   void complete_inquiry(std::string, Done<bool>, Failed failed) override { unexpected("complete_inquiry", failed); }
-  void read_inquiry(std::string, EpochMillis, std::chrono::milliseconds, Done<std::optional<kms::InquiryReport>>,
-                    Failed failed) override {
+  void read_inquiry(std::string, EpochMillis, std::chrono::milliseconds, std::size_t, std::size_t,
+                    Done<std::optional<kms::InquiryReport>>, Failed failed) override {
     unexpected("read_inquiry", failed);
   }
   void record_admin_action(kms::AdminAction, Done<bool>, Failed failed) override {

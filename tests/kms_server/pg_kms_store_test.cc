@@ -10,11 +10,15 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <cstdio>
+#include <limits>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "fls/kms_server/inquiry_db.h"
 #include "fls/pg/migration.h"
 #include "fls/pg/migrator.h"
 #include "test_database.h"
@@ -35,8 +39,12 @@ class PgKmsStoreTest : public testing::Test {
     EXPECT_GE(sodium_init(), 0);
     migrate_with_retry(database_.uri(), "kms_schema_migrations", migrations::kms());
     worker_.start();
+    lanes_.start();
   }
-  ~PgKmsStoreTest() override { worker_.stop(/*finish_queued=*/true); }
+  ~PgKmsStoreTest() override {
+    lanes_.stop();
+    worker_.stop(/*finish_queued=*/true);
+  }
 
   // Runs `call` and the I/O loop until its one callback came; nullopt when it failed.
   template <class Result, class Call>
@@ -85,7 +93,8 @@ class PgKmsStoreTest : public testing::Test {
   boost::asio::io_context io_;
   const KeyVault vault_{std::nullopt};
   QueryWorker worker_{database_.uri()};
-  PgKmsStore store_{io_, worker_, vault_};
+  InquiryResponseLanes lanes_{io_, database_.uri(), 2, vault_};
+  PgKmsStore store_{io_, worker_, lanes_};
   const TokenHash token_ = token_hash("fls_token-of-the-ledger-credential");
 };
 
@@ -162,46 +171,168 @@ TEST_F(PgKmsStoreTest, AHealthCheckCompletesOnce) {
   EXPECT_EQ(*(*found)->response, nlohmann::json({{"uptime", 1}}));
 }
 
-TEST_F(PgKmsStoreTest, AnInquiryReportComesFromTheStoredResponses) {
-  register_two_sidecars();
-  const std::string inquiry = "c0de0000-0000-4000-8000-000000000001";
-  const std::string sidecar = kSidecar;
-  const Instant start{1767225600, 0};
-  const Instant end{1767229200, 0};
-  ASSERT_TRUE(await<bool>([&](auto done, auto failed) {
-    store_.create_inquiry(InquiryRow{inquiry, kService, start, end, 1000, {sidecar}, false}, done, failed);
-  }));
-  const auto read = [&](EpochMillis now) {
-    return await<std::optional<InquiryReport>>(
-        [&](auto done, auto failed) { store_.read_inquiry(inquiry, now, 60s, done, failed); });
-  };
-  auto report = read(1001);
-  ASSERT_TRUE(report && *report);
-  EXPECT_EQ((*report)->status, "created");
+// The responses of one inquiry to sidecar kSidecar, and what reading its verdict gives.
+class PgKmsStoreInquiryTest : public PgKmsStoreTest {
+ protected:
+  static constexpr const char* kInquiry = "c0de0000-0000-4000-8000-000000000001";
+  static constexpr const char* kOther = "5eed0000-0000-4000-8000-000000000002";
 
-  ASSERT_TRUE(await<bool>([&](auto done, auto failed) {
-    store_.store_inquiry_response(
-        inquiry, InquiryResponseRow{sidecar, "b0000000-0000-4000-8000-000000000001", "[]", 1, 1, std::nullopt}, done,
-        failed);
-  }));
-  report = read(1002);
-  ASSERT_TRUE(report && *report);
-  EXPECT_EQ((*report)->status, "pending");
-  ASSERT_EQ((*report)->results.size(), 1u);
+  void create(std::vector<std::string> asked) {
+    register_two_sidecars();
+    ASSERT_TRUE(await<bool>([&](auto done, auto failed) {
+      store_.create_inquiry(
+          InquiryRow{kInquiry, kService, Instant{1767225600, 0}, Instant{1767229200, 0}, 1000, std::move(asked), false},
+          done, failed);
+    }));
+  }
+
+  std::optional<StoredResponse> respond(const std::string& sidecar, std::optional<std::string> batch,
+                                        std::int64_t total, std::int64_t item,
+                                        std::optional<std::string> problem = std::nullopt) {
+    InquiryResponseRow row{sidecar, std::move(batch), "[]", total, item, std::move(problem), ++arrivals_};
+    return await<StoredResponse>([&](auto done, auto failed) {
+      store_.store_inquiry_response(kInquiry, row, SenderScope{kCredential, kService}, done, failed);
+    });
+  }
+
+  InquiryReport read(EpochMillis now = 1001, std::size_t offset = 0, std::size_t limit = 100) {
+    const auto report = await<std::optional<InquiryReport>>(
+        [&](auto done, auto failed) { store_.read_inquiry(kInquiry, now, 60s, offset, limit, done, failed); });
+    EXPECT_TRUE(report && *report);
+    return report && *report ? **report : InquiryReport{};
+  }
+
+  static std::string batch(int n) {
+    char id[37];
+    std::snprintf(id, sizeof id, "b0000000-0000-4000-8000-%012d", n);
+    return id;
+  }
+
+  std::int64_t arrivals_ = 0;
+};
+
+TEST_F(PgKmsStoreInquiryTest, CreatedUntilTheFirstResponsePendingUntilCompleteOrTimedOut) {
+  create({kSidecar});
+  EXPECT_EQ(read().status, "created");
+  const auto stored = respond(kSidecar, batch(1), 1, 1);
+  ASSERT_TRUE(stored);
+  EXPECT_TRUE(stored->result);
+  auto report = read();
+  EXPECT_EQ(report.status, "pending");
+  ASSERT_EQ(report.results.size(), 1u);
   // The KMS never received that batch: not verified, and unknown.
-  EXPECT_FALSE((*report)->results[0].verified);
-  EXPECT_EQ((*report)->summary.unknown, std::vector<std::string>{"b0000000-0000-4000-8000-000000000001"});
+  EXPECT_FALSE(report.results[0].verified);
+  EXPECT_FALSE(stored->verified);
+  EXPECT_EQ(report.summary.unknown, std::vector<std::string>{batch(1)});
+  EXPECT_EQ(report.progress.results_failed, 1);
 
-  // Complete once marked so, or once the timeout has passed.
-  EXPECT_EQ((*read(1000 + 60'000))->status, "complete");
-  ASSERT_TRUE(await<bool>([&](auto done, auto failed) { store_.complete_inquiry(inquiry, done, failed); }));
-  EXPECT_EQ((*read(1003))->status, "complete");
-  EXPECT_FALSE(*read(1004) == std::nullopt);
+  EXPECT_EQ(read(1000 + 60'000).status, "complete");
+  ASSERT_TRUE(await<bool>([&](auto done, auto failed) { store_.complete_inquiry(kInquiry, done, failed); }));
+  EXPECT_EQ(read(1003).status, "complete");
   const auto missing = await<std::optional<InquiryReport>>([&](auto done, auto failed) {
-    store_.read_inquiry("c0de0000-0000-4000-8000-00000000000f", 1, 60s, done, failed);
+    store_.read_inquiry("c0de0000-0000-4000-8000-00000000000f", 1, 60s, 0, 100, done, failed);
   });
   ASSERT_TRUE(missing);
   EXPECT_FALSE(*missing);
+}
+
+TEST_F(PgKmsStoreInquiryTest, TotalsAreSummedOverSidecarsAndAnAnswerNotWholeLeavesItsSidecarUnanswered) {
+  create({kSidecar, kOther, kOpenSidecar});
+  respond(kSidecar, batch(1), 2, 1);
+  respond(kSidecar, batch(2), 2, 2);
+  respond(kOther, batch(3), 3, 1);
+  respond(kOpenSidecar, std::nullopt, 0, 0);  // nothing found: a whole answer
+  const auto report = read();
+  EXPECT_EQ(report.total, 5);
+  EXPECT_EQ(report.completed, 3);
+  EXPECT_EQ(report.progress.responses, 4);
+  EXPECT_EQ(report.summary.unanswered, std::vector<std::string>{kOther});
+  ASSERT_EQ(report.results.size(), 3u);
+  EXPECT_EQ(report.results[2].answered_by, kOther);
+}
+
+TEST_F(PgKmsStoreInquiryTest, SenderProblemsAreNotResultsButSpoilTheVerdict) {
+  create({kSidecar});
+  respond(kSidecar, batch(1), 1, 1);
+  const auto repeated = respond(kSidecar, batch(1), 1, 1, "item 1 sent more than once");
+  ASSERT_TRUE(repeated);
+  EXPECT_FALSE(repeated->result);
+  const auto report = read();
+  EXPECT_EQ(report.completed, 1);
+  ASSERT_EQ(report.sender_problems.size(), 1u);
+  EXPECT_EQ(report.sender_problems[0].problem, "item 1 sent more than once");
+  EXPECT_EQ(report.sender_problems[0].batch_id, batch(1));
+  EXPECT_FALSE(report.summary.verified);
+}
+
+TEST_F(PgKmsStoreInquiryTest, ResultsComePageByPageInOrderOfArrival) {
+  create({kSidecar});
+  for (int i = 1; i <= 5; ++i) respond(kSidecar, batch(10 - i), 5, i);
+  auto page = read(1001, 1, 2);
+  ASSERT_EQ(page.results.size(), 2u);
+  EXPECT_EQ(page.results[0].batch_id, batch(8));
+  EXPECT_EQ(page.results[1].batch_id, batch(7));
+  EXPECT_TRUE(page.more_results);
+  EXPECT_EQ(page.completed, 5);  // counts are over every result, whatever the page
+  EXPECT_EQ(page.summary.unknown.size(), 5u);
+  page = read(1001, 4, 2);
+  ASSERT_EQ(page.results.size(), 1u);
+  EXPECT_EQ(page.results[0].batch_id, batch(5));
+  EXPECT_FALSE(page.more_results);
+  EXPECT_TRUE(read(1001, 5, 2).results.empty());
+}
+
+TEST_F(PgKmsStoreInquiryTest, GapsComeFromTheSequenceRunsOfVerifiedRows) {
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  create({kSidecar});
+  const auto with_rows = [](int n, std::vector<std::pair<std::string, std::int64_t>> row_keys) {
+    VerifiedResponse response{kInquiry, InquiryResponseRow{kSidecar, batch(n), "[]", 3, n, std::nullopt, n}, {}};
+    response.verdict.emplace();
+    response.verdict->batch_id = batch(n);
+    response.verdict->row_keys = std::move(row_keys);
+    return response;
+  };
+  pqxx::connection connection(database_.uri());
+  insert_inquiry_responses(connection, {with_rows(1, {{"k", 1}, {"k", 2}, {"k", 3}, {"k", 7}}),
+                                        with_rows(2, {{"k", 5}, {"j", 10}, {"j", 12}}),
+                                        with_rows(3, {{"k", 2}, {"k", 3}, {"x", kMax}, {"x", kMin}, {"x", kMax - 1}})});
+  const auto report = read();
+  ASSERT_EQ(report.summary.gaps.size(), 4u);
+  EXPECT_EQ(report.summary.gaps[0].key_id, "j");
+  EXPECT_EQ(report.summary.gaps[0].after, 10);
+  EXPECT_EQ(report.summary.gaps[0].before, 12);
+  EXPECT_EQ(report.summary.gaps[1].key_id, "k");
+  EXPECT_EQ(report.summary.gaps[1].after, 3);
+  EXPECT_EQ(report.summary.gaps[1].before, 5);
+  EXPECT_EQ(report.summary.gaps[2].after, 5);
+  EXPECT_EQ(report.summary.gaps[2].before, 7);
+  // At the ends of bigint, without overflow.
+  EXPECT_EQ(report.summary.gaps[3].key_id, "x");
+  EXPECT_EQ(report.summary.gaps[3].after, kMin);
+  EXPECT_EQ(report.summary.gaps[3].before, kMax - 1);
+}
+
+TEST_F(PgKmsStoreInquiryTest, MissingAreTheWindowsBatchesNoResultReturned) {
+  create({kSidecar});
+  for (int n : {1, 2}) {
+    ASSERT_TRUE(await<bool>([&](auto done, auto failed) {
+      store_.store_batch(NewBatch{batch(n), kSidecar, kCredential, std::string(128, 'a')}, done, failed);
+    }));
+  }
+  // Received now, so inside a window around now.
+  pqxx::connection connection(database_.uri());
+  {
+    pqxx::work tx(connection);
+    tx.exec("UPDATE kms_inquiries SET start_time = now() - interval '1 hour', end_time = now() + interval '1 hour'");
+    tx.commit();
+  }
+  respond(kSidecar, batch(2), 1, 1);
+  const auto report = read();
+  EXPECT_EQ(report.summary.missing, std::vector<std::string>{batch(1)});
+  EXPECT_TRUE(report.summary.unknown.empty());  // batch 2 was received, in the sender's scope
+  ASSERT_EQ(report.results.size(), 1u);
+  EXPECT_EQ(report.results[0].sidecar_id, std::optional<std::string>(kSidecar));
 }
 
 TEST_F(PgKmsStoreTest, AdminActionsAreRecordedAndListed) {

@@ -57,7 +57,9 @@ class RecordingHost final : public SessionHost {
     judged.emplace_back(sender, inquiry_id);
     return judgement;
   }
-  void inquiry_response_stored(const std::string& inquiry_id) override { stored.push_back(inquiry_id); }
+  void inquiry_response_stored(const std::string& inquiry_id, std::optional<StoredResponse>) override {
+    stored.push_back(inquiry_id);
+  }
 
   std::vector<std::string> registered;
   int closed = 0;
@@ -260,7 +262,7 @@ TEST_F(SidecarSessionTest, ClosingWhileTheRegistrationIsStoredMarksItTerminated)
 TEST_F(SidecarSessionTest, InquiryResponsesAreJudgedByTheHostAndKeptWithTheirProblem) {
   auto session = open();
   register_and_pass(*session);
-  host_->judgement = InquiryJudgement{{}, std::string("item 1 came twice")};
+  host_->judgement = InquiryJudgement{{}, std::string("item 1 came twice"), 7};
   EXPECT_TRUE(
       exchange(*session, request("i1", "inquiry-response",
                                  {{"inquiry", kInquiry}, {"id", kBatch}, {"body", "[]"}, {"total", 1}, {"item", 1}}))
@@ -269,6 +271,10 @@ TEST_F(SidecarSessionTest, InquiryResponsesAreJudgedByTheHostAndKeptWithTheirPro
   EXPECT_EQ(store_.responses[0].first, kInquiry);
   EXPECT_EQ(store_.responses[0].second.problem, "item 1 came twice");
   EXPECT_EQ(store_.responses[0].second.batch_id, kBatch);
+  EXPECT_EQ(store_.responses[0].second.arrival, 7);  // the place the host gave it
+  // Verified within the sender's registration: its credential and service.
+  EXPECT_EQ(store_.senders.at(0).scope, session->scope());
+  EXPECT_EQ(store_.senders.at(0).service_name, "ledger");
   EXPECT_EQ(host_->stored, std::vector<std::string>{kInquiry});
   EXPECT_EQ(host_->judged.at(0), std::make_pair(std::string(kSidecar), std::string(kInquiry)));
 

@@ -473,115 +473,53 @@ TEST_F(VerifyResult, RandomAndTruncatedBodiesNeverThrowNorVerify) {
   }
 }
 
-// ---- summarize ----
+// ---- sequence_runs ----
 
-using RowKeys = std::vector<std::pair<std::string, std::int64_t>>;
+using RunTuple = std::tuple<std::string, std::int64_t, std::int64_t>;
 
-ResultVerdict result_for(const std::string& batch_id, bool verified, RowKeys row_keys = {},
-                         std::optional<std::string> sidecar_id = std::string(kSidecar)) {
-  ResultVerdict result;
-  result.batch_id = batch_id;
-  result.verified = verified;
-  result.sidecar_id = std::move(sidecar_id);
-  result.rows = result.rows_verified = row_keys.size();
-  result.row_keys = std::move(row_keys);
-  return result;
-}
-
-using GapTuple = std::tuple<std::string, std::int64_t, std::int64_t>;
-
-std::vector<GapTuple> as_tuples(const std::vector<Gap>& gaps) {
-  std::vector<GapTuple> out;
-  for (const Gap& gap : gaps) out.emplace_back(gap.key_id, gap.after, gap.before);
+std::vector<RunTuple> as_tuples(const std::vector<SequenceRun>& runs) {
+  std::vector<RunTuple> out;
+  for (const SequenceRun& run : runs) out.emplace_back(run.key_id, run.first, run.last);
   return out;
 }
 
-TEST(Summarize, CleanCompleteInquiryIsVerified) {
-  const std::vector<ResultVerdict> results{result_for("b1", true, {{"k", 1}, {"k", 2}}),
-                                           result_for("b2", true, {{"k", 3}})};
-  const InquirySummary summary = summarize(results, {"b1", "B2"}, /*complete=*/true);
-  EXPECT_TRUE(summary.verified);
-  EXPECT_TRUE(summary.missing.empty());
-  EXPECT_TRUE(summary.unknown.empty());
-  EXPECT_TRUE(summary.gaps.empty());
+TEST(SequenceRuns, ConsecutiveNumbersOfOneKeyBecomeOneRunSortedByKeyThenFirst) {
+  EXPECT_EQ(as_tuples(sequence_runs({{"key-c", 10},
+                                     {"key-c", 12},
+                                     {"key-b", 5},
+                                     {"key-b", 6},
+                                     {"key-a", 4},
+                                     {"key-a", 2},
+                                     {"key-a", 3},
+                                     {"key-a", 3}})),
+            (std::vector<RunTuple>{{"key-a", 2, 4}, {"key-b", 5, 6}, {"key-c", 10, 10}, {"key-c", 12, 12}}));
+  EXPECT_TRUE(sequence_runs({}).empty());
 }
 
-TEST(Summarize, IncompleteInquiryIsNotVerified) {
-  const std::vector<ResultVerdict> results{result_for("b1", true, {{"k", 1}})};
-  EXPECT_FALSE(summarize(results, {"b1"}, /*complete=*/false).verified);
-}
-
-TEST(Summarize, OneUnverifiedResultMakesItUnverified) {
-  const std::vector<ResultVerdict> results{result_for("b1", true, {{"k", 1}}), result_for("b2", false, {{"k", 2}})};
-  const InquirySummary summary = summarize(results, {"b1", "b2"}, /*complete=*/true);
-  EXPECT_FALSE(summary.verified);
-  EXPECT_TRUE(summary.missing.empty());
-  EXPECT_TRUE(summary.gaps.empty());
-}
-
-// Nothing received in the window and nothing returned: every condition of §7 holds.
-TEST(Summarize, EmptyCompleteInquiryIsVerified) { EXPECT_TRUE(summarize({}, {}, /*complete=*/true).verified); }
-
-TEST(Summarize, MissingAreInWindowBatchesNoResultReturnedInTheOrderGiven) {
-  const std::vector<ResultVerdict> results{result_for("B1", true, {{"k", 1}}), result_for("b4", true, {{"k", 2}})};
-  const InquirySummary summary = summarize(results, {"B3", "b1", "b2", "b3", "B4"}, /*complete=*/true);
-  EXPECT_EQ(summary.missing, (std::vector<std::string>{"b3", "b2"}));
-  EXPECT_FALSE(summary.verified);
-}
-
-TEST(Summarize, UnknownAreResultIdsNeverReceivedOnceInResultOrder) {
-  const std::vector<ResultVerdict> results{
-      result_for("u2", false, {}, std::nullopt), result_for("b1", true, {{"k", 1}}),
-      result_for("U2", false, {}, std::nullopt), result_for("u1", false, {}, std::nullopt)};
-  const InquirySummary summary = summarize(results, {"b1"}, /*complete=*/true);
-  EXPECT_EQ(summary.unknown, (std::vector<std::string>{"u2", "u1"}));
-  EXPECT_TRUE(summary.missing.empty());
-  EXPECT_FALSE(summary.verified);
-}
-
-TEST(Summarize, GapsPerKeyIdOverDistinctSequencesSorted) {
-  const std::vector<ResultVerdict> results{
-      result_for("b1", true, {{"key-c", 10}, {"key-c", 12}, {"key-b", 5}, {"key-b", 6}}),
-      result_for("b2", true, {{"key-a", 4}, {"key-a", 7}, {"key-a", 2}}),
-      result_for("b3", true, {{"KEY-A", 1}, {"key-a", 2}, {"key-a", 4}})};
-  const InquirySummary summary = summarize(results, {"b1", "b2", "b3"}, /*complete=*/true);
-  // key-b starts at 5: numbers before the first returned one are not a gap.
-  EXPECT_EQ(as_tuples(summary.gaps), (std::vector<GapTuple>{{"key-a", 2, 4}, {"key-a", 4, 7}, {"key-c", 10, 12}}));
-  EXPECT_FALSE(summary.verified);
-}
-
-TEST(Summarize, ExtremeSequencesDoNotOverflow) {
+TEST(SequenceRuns, ExtremeSequencesDoNotOverflow) {
   constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
   constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
-  const std::vector<ResultVerdict> results{result_for("b1", true, {{"k", kMin}, {"k", kMax - 1}, {"k", kMax}})};
-  EXPECT_EQ(as_tuples(summarize(results, {"b1"}, /*complete=*/true).gaps),
-            (std::vector<GapTuple>{{"k", kMin, kMax - 1}}));
+  EXPECT_EQ(as_tuples(sequence_runs({{"k", kMax}, {"k", kMin}, {"k", kMax - 1}, {"k", kMax}})),
+            (std::vector<RunTuple>{{"k", kMin, kMin}, {"k", kMax - 1, kMax}}));
 }
 
-// verify_result and summarize together, over real signed batches of one registration.
-TEST_F(VerifyResult, SummaryOfVerifiedBatches) {
+// verify_result over real signed batches of one registration: each verifies, and the runs of
+// their verified rows show the hole a withheld batch leaves.
+TEST_F(VerifyResult, VerifiedBatchesAndTheirSequenceRuns) {
   const std::string ids[] = {"11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222",
                              "33333333-3333-4333-8333-333333333333"};
-  std::vector<std::string> bodies;
-  std::vector<KnownBatch> known;
-  for (int b = 0; b < 3; ++b) {
-    bodies.push_back(array_text(
-        {signed_element(registration_, 2 * b + 1, "odd"), signed_element(registration_, 2 * b + 2, "even")}));
-    known.push_back(delivered(bodies.back(), registration_, ids[b]));
-  }
-  const std::vector<std::string> in_window(std::begin(ids), std::end(ids));
-
   std::vector<ResultVerdict> all;
-  for (int b = 0; b < 3; ++b) all.push_back(verify_result(ids[b], bodies[b], &known[b], keys_));
-  EXPECT_TRUE(summarize(all, in_window, /*complete=*/true).verified);
-
-  // The middle batch withheld: missing, and a hole in the sequence numbers.
-  const std::vector<ResultVerdict> without_middle{all[0], all[2]};
-  const InquirySummary summary = summarize(without_middle, in_window, /*complete=*/true);
-  EXPECT_FALSE(summary.verified);
-  EXPECT_EQ(summary.missing, std::vector<std::string>{ids[1]});
-  EXPECT_EQ(as_tuples(summary.gaps), (std::vector<GapTuple>{{kSidecar, 2, 5}}));
-  EXPECT_TRUE(summary.unknown.empty());
+  for (int b = 0; b < 3; ++b) {
+    const std::string body =
+        array_text({signed_element(registration_, 2 * b + 1, "odd"), signed_element(registration_, 2 * b + 2, "even")});
+    const KnownBatch known = delivered(body, registration_, ids[b]);
+    all.push_back(verify_result(ids[b], body, &known, keys_));
+    EXPECT_TRUE(all.back().verified) << b;
+  }
+  // The middle batch withheld: two runs, with 3..4 missing between them.
+  auto row_keys = all[0].row_keys;
+  row_keys.insert(row_keys.end(), all[2].row_keys.begin(), all[2].row_keys.end());
+  EXPECT_EQ(as_tuples(sequence_runs(row_keys)), (std::vector<RunTuple>{{kSidecar, 1, 2}, {kSidecar, 5, 6}}));
 }
 
 }  // namespace

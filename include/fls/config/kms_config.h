@@ -36,6 +36,8 @@ struct KmsConfig {
   std::optional<std::string> tls_cert;               // KMS_TLS_CERT
   std::optional<std::string> tls_key;                // KMS_TLS_KEY
   std::chrono::milliseconds inquiry_timeout;         // KMS_INQUIRY_TIMEOUT
+  std::size_t max_inquiries;                         // KMS_MAX_INQUIRIES, in progress at once
+  std::size_t inquiry_verifiers;                     // KMS_INQUIRY_VERIFIERS, threads
   std::string log_level;                             // KMS_LOG_LEVEL
   std::string log_format;                            // KMS_LOG_FORMAT: text or json
 };

@@ -33,6 +33,7 @@ enum class ApiError : int {
   sidecar_not_registered = 40401,
   healthcheck_not_found = 40402,
   credential_not_found = 40403,
+  too_many_inquiries = 42900,  // KMS_MAX_INQUIRIES are in progress
   internal = 50000,
 };
 
@@ -78,6 +79,7 @@ struct StartInquiry {
 };
 struct ReadInquiry {
   std::string inquiry_id;
+  Page page;  // of its results
 };
 struct ListCredentials {
   Page page;
@@ -125,6 +127,8 @@ HttpResponse page_response(const std::string& path, const Page& page, const std:
 }
 HttpResponse page_response(const std::string& path, const Page& page, const nlohmann::ordered_json& rows,
                            bool has_more);
+// The Link header to the page after `page` of `path`.
+void add_next_page_link(HttpResponse& response, const std::string& path, const Page& page);
 
 // The one way the admin API writes JSON: compact, invalid UTF-8 replaced rather than thrown on.
 std::string dump(const nlohmann::ordered_json& value);

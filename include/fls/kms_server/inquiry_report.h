@@ -1,14 +1,13 @@
 #pragma once
-// An inquiry's verdict as GET /inquiry/{id} shows it (protocol.md §7): assembled from the stored
-// responses, and rendered as JSON. Pure: how each result is verified is passed in, so the rules
-// of progress, totals and sender problems are tested without a database.
+// An inquiry's verdict as GET /inquiry/{id} shows it (protocol.md §7): the summary and counts over
+// every stored outcome, and one page of the results. The store computes it from what it keeps;
+// this renders it as JSON.
+#include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "fls/kms_server/records.h"
 #include "fls/kms_server/verdict.h"
 
 namespace fls::kms {
@@ -21,23 +20,28 @@ struct SenderProblem {
   std::string problem;
 };
 
-struct InquiryReport {
-  bool complete = false;
-  std::string status;      // created, pending or complete
-  std::int64_t total = 0;  // the totals the sidecars announced, summed
-  std::vector<ResultVerdict> results;
-  InquirySummary summary;
-  std::vector<SenderProblem> sender_problems;
-  std::size_t failed_results() const;
+// How far an inquiry has come, over every stored response.
+struct InquiryProgress {
+  std::int64_t responses = 0;       // inquiry-responses stored, whether they count or not
+  std::int64_t results_failed = 0;  // results whose verification failed
+  std::int64_t rows = 0;            // rows in the results
+  std::int64_t rows_verified = 0;
 };
 
-// Verifies one response that carries a batch, within its sender's scope.
-using VerifyResponse = std::function<ResultVerdict(const InquiryResponseRow&)>;
+struct InquiryReport {
+  bool complete = false;
+  std::string status;          // created, pending or complete
+  std::int64_t total = 0;      // the totals the sidecars announced, summed
+  std::int64_t completed = 0;  // results: responses that carry a batch and count
+  InquiryProgress progress;
+  std::vector<ResultVerdict> results;  // the page asked for, in order of arrival
+  bool more_results = false;           // results follow the page
+  InquirySummary summary;
+  std::vector<SenderProblem> sender_problems;
+};
 
-// `complete`: the inquiry finished or timed out. `in_window`: the batch ids the KMS received from
-// the service's sidecars within the window.
-InquiryReport build_report(const InquiryRow& inquiry, const std::vector<InquiryResponseRow>& responses, bool complete,
-                           const VerifyResponse& verify, const std::vector<std::string>& in_window);
+// created until the first response, then pending until complete.
+const char* inquiry_status(bool complete, bool any_response);
 
 std::string render_report(const InquiryReport& report);
 

@@ -21,6 +21,8 @@ struct InquiryJudgement {
   std::string dropped;
   // Set: it is stored, but as a problem of its sender instead of a result that counts.
   std::optional<std::string> problem;
+  // Its place among the inquiry's responses (1, 2, ...), when it is stored.
+  std::int64_t arrival = 0;
 };
 
 class InquiryTracker {
@@ -31,14 +33,16 @@ class InquiryTracker {
   void track(const std::string& inquiry_id, const std::vector<std::string>& asked, const std::set<std::string>& gone,
              TimePoint deadline);
 
+  // A response that is not dropped must be stored, and stored() called once it is (or failed to be).
   InquiryJudgement judge(const std::string& sender, const std::string& inquiry_id, std::int64_t total,
                          std::int64_t item, bool has_batch);
+  void stored(const std::string& inquiry_id);
 
   // `sidecar`'s connection closed: the inquiries that waited on it and now have nothing left to
   // wait for.
   std::vector<std::string> sidecar_gone(const std::string& sidecar);
 
-  // Every asked sidecar has answered whole or left.
+  // Every asked sidecar has answered whole or left, and every response judged is stored.
   bool finished(const std::string& inquiry_id) const;
 
   // Stops waiting; false if the inquiry was not being waited on.
@@ -55,6 +59,8 @@ class InquiryTracker {
     std::map<std::string, AnswerProgress> asked;  // sidecar id -> what it sent that counted
     std::set<std::string> gone;                   // asked sidecars whose connection closed
     TimePoint deadline;
+    std::int64_t arrivals = 0;  // responses judged to be stored
+    std::int64_t storing = 0;   // ... and not stored yet
     bool finished() const;
   };
   std::map<std::string, Waiting> inquiries_;

@@ -48,14 +48,6 @@ std::optional<SealedKeys> keys_of(pqxx::connection& c, const std::string& sideca
 // Stores the batches in one transaction. For each, in order: true if it was new, false if its
 // id already existed in its scope (or came earlier in the list).
 std::vector<bool> insert_batches(pqxx::connection& c, const std::vector<NewBatch>& batches);
-// The batch with that id in `scope`, or else one delivered without a credential (kOpenScope) by
-// a registration of `service`: such batches, from before credentials or from KMS_REGISTRATION=open,
-// can be answered for by any registration of their service.
-std::optional<KnownBatch> find_batch(pqxx::connection& c, const std::string& scope, const std::string& batch_id,
-                                     const std::string& service);
-// Batch ids received from sidecars of `service` within [start, end] (KMS clock), oldest first.
-std::vector<std::string> batches_in_window(pqxx::connection& c, const std::string& service, const Instant& start,
-                                           const Instant& end);
 
 void insert_healthcheck(pqxx::connection& c, const HealthcheckRow& row);
 // False if no pending health check has that id.
@@ -63,12 +55,7 @@ bool complete_healthcheck(pqxx::connection& c, const std::string& healthcheck_id
 std::optional<HealthcheckRow> find_healthcheck(pqxx::connection& c, const std::string& healthcheck_id);
 
 void insert_inquiry(pqxx::connection& c, const InquiryRow& row);
-void insert_inquiry_response(pqxx::connection& c, const std::string& inquiry_id, const InquiryResponseRow& row);
 void complete_inquiry(pqxx::connection& c, const std::string& inquiry_id);
-std::optional<InquiryRow> find_inquiry(pqxx::connection& c, const std::string& inquiry_id);
-std::vector<InquiryResponseRow> inquiry_responses(pqxx::connection& c, const std::string& inquiry_id);
-// The scope of each of `sidecar_ids` that exists.
-std::map<std::string, std::string> scopes_of(pqxx::connection& c, const std::vector<std::string>& sidecar_ids);
 
 void insert_admin_action(pqxx::connection& c, const AdminAction& action);
 // `limit` + 1 rows at most, oldest first.

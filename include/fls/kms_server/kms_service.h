@@ -36,6 +36,7 @@ struct KmsServiceOptions {
   std::optional<std::string> admin_token;    // none (dev mode only): every admin request is the admin's
   std::optional<std::string> auditor_token;  // may read and start inquiries
   std::chrono::milliseconds inquiry_timeout{60'000};
+  std::size_t max_inquiries = 4;  // in progress at once
   RegistrationMode registration = RegistrationMode::token;
   RegistrationLimits registration_limits{100, 10'000};
   std::size_t max_message_size = 16 << 20;                 // once registered; before, HttpServerOptions' limit
@@ -64,7 +65,7 @@ class KmsService final : public SessionHost, public std::enable_shared_from_this
   void sidecar_closed(const std::shared_ptr<SidecarSession>& session) override;
   InquiryJudgement judge_inquiry_response(const std::string& sender, const std::string& inquiry_id, std::int64_t total,
                                           std::int64_t item, bool has_batch) override;
-  void inquiry_response_stored(const std::string& inquiry_id) override;
+  void inquiry_response_stored(const std::string& inquiry_id, std::optional<StoredResponse> stored) override;
 
  private:
   void finish_inquiry(const std::string& inquiry_id);
@@ -98,6 +99,7 @@ class KmsService final : public SessionHost, public std::enable_shared_from_this
   std::map<std::string, std::shared_ptr<SidecarSession>> registered_;  // open and registered
   std::set<std::shared_ptr<SidecarSession>> sessions_;                 // every open connection
   InquiryTracker inquiries_;                                           // not yet complete
+  std::size_t inquiries_starting_ = 0;                                 // created, not yet tracked
   boost::asio::steady_timer inquiry_deadline_;                         // the tracker's next deadline
   boost::asio::steady_timer prune_timer_;
 };

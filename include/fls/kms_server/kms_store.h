@@ -1,7 +1,8 @@
 #pragma once
 // What fls-kms keeps, behind one seam: every call returns at once, and later runs exactly one
 // of its callbacks on the I/O thread, `done` with the result once it is committed, or `failed`
-// (already logged). Calls take effect in the order they are made. PgKmsStore keeps it in
+// (already logged). Calls take effect in the order they are made, except inquiry responses,
+// which are verified side by side (see store_inquiry_response). PgKmsStore keeps it in
 // PostgreSQL; tests of the rooms above it use an in-memory one.
 #include <chrono>
 #include <cstddef>
@@ -52,13 +53,19 @@ class KmsStore {
                                 Failed failed) = 0;
 
   virtual void create_inquiry(InquiryRow row, Done<bool> done, Failed failed) = 0;
-  virtual void store_inquiry_response(std::string inquiry_id, InquiryResponseRow row, Done<bool> done,
-                                      Failed failed) = 0;
+  // Verifies the response, when it carries a batch and counts, within its sender's scope (only
+  // batches and row keys of the sender's own credential can verify as its results), and stores
+  // it with that outcome. Responses are verified and stored side by side, so they may be stored
+  // in any order among themselves (`arrival` orders them), but each before its `done` runs.
+  virtual void store_inquiry_response(std::string inquiry_id, InquiryResponseRow row, SenderScope sender,
+                                      Done<StoredResponse> done, Failed failed) = 0;
   virtual void complete_inquiry(std::string inquiry_id, Done<bool> done, Failed failed) = 0;
-  // The verdict as it stands at `now`: every stored response verified within its sender's scope.
-  // nullopt when there is no such inquiry. An inquiry older than `timeout` counts as complete.
+  // The verdict as it stands at `now`, from the stored outcomes: summary, counts and progress,
+  // and the results `offset`..`offset + limit` in order of arrival. nullopt when there is no
+  // such inquiry. An inquiry older than `timeout` counts as complete.
   virtual void read_inquiry(std::string inquiry_id, EpochMillis now, std::chrono::milliseconds timeout,
-                            Done<std::optional<InquiryReport>> done, Failed failed) = 0;
+                            std::size_t offset, std::size_t limit, Done<std::optional<InquiryReport>> done,
+                            Failed failed) = 0;
 
   virtual void record_admin_action(AdminAction action, Done<bool> done, Failed failed) = 0;
   virtual void list_admin_actions(std::size_t offset, std::size_t limit, Done<std::vector<AdminAction>> done,

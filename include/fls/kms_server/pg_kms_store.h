@@ -5,6 +5,7 @@
 #include <mutex>
 #include <vector>
 
+#include "fls/kms_server/inquiry_response_lanes.h"
 #include "fls/kms_server/key_vault.h"
 #include "fls/kms_server/kms_store.h"
 #include "fls/pg/query_worker.h"
@@ -20,8 +21,9 @@ std::size_t terminate_open_registrations(const std::string& uri);
 
 class PgKmsStore final : public KmsStore {
  public:
-  // `db` must be started; it and `vault` outlive the store, and the store outlives `db`'s jobs.
-  PgKmsStore(boost::asio::io_context& io, QueryWorker& db, const KeyVault& vault) : io_(io), db_(db), vault_(vault) {}
+  // `db` and `lanes` must be started; they outlive the store, and the store outlives their jobs.
+  PgKmsStore(boost::asio::io_context& io, QueryWorker& db, InquiryResponseLanes& lanes)
+      : io_(io), db_(db), lanes_(lanes) {}
 
   void register_sidecar(NewRegistration registration, RegistrationLimits limits, Done<RegistrationResult> done,
                         Failed failed) override;
@@ -40,10 +42,11 @@ class PgKmsStore final : public KmsStore {
                             Failed failed) override;
   void find_healthcheck(std::string healthcheck_id, Done<std::optional<HealthcheckRow>> done, Failed failed) override;
   void create_inquiry(InquiryRow row, Done<bool> done, Failed failed) override;
-  void store_inquiry_response(std::string inquiry_id, InquiryResponseRow row, Done<bool> done, Failed failed) override;
+  void store_inquiry_response(std::string inquiry_id, InquiryResponseRow row, SenderScope sender,
+                              Done<StoredResponse> done, Failed failed) override;
   void complete_inquiry(std::string inquiry_id, Done<bool> done, Failed failed) override;
-  void read_inquiry(std::string inquiry_id, EpochMillis now, std::chrono::milliseconds timeout,
-                    Done<std::optional<InquiryReport>> done, Failed failed) override;
+  void read_inquiry(std::string inquiry_id, EpochMillis now, std::chrono::milliseconds timeout, std::size_t offset,
+                    std::size_t limit, Done<std::optional<InquiryReport>> done, Failed failed) override;
   void record_admin_action(AdminAction action, Done<bool> done, Failed failed) override;
   void list_admin_actions(std::size_t offset, std::size_t limit, Done<std::vector<AdminAction>> done,
                           Failed failed) override;
@@ -57,7 +60,7 @@ class PgKmsStore final : public KmsStore {
 
   boost::asio::io_context& io_;
   QueryWorker& db_;
-  const KeyVault& vault_;
+  InquiryResponseLanes& lanes_;
 
   // Sidecars keep many batches in flight, so every batch that arrives while one transaction
   // runs is stored by the next one, together: one commit for many batches. Shared by the I/O

@@ -92,6 +92,20 @@ struct InquiryResponseRow {
   std::int64_t total;
   std::int64_t item;
   std::optional<std::string> problem;  // set: not counted as a result, a problem of the sender
+  std::int64_t arrival = 0;            // its place among the inquiry's responses, in order of arrival
+};
+
+// Whose keys and batches a response is verified against: its sender's registration's scope and
+// service (InquiryResponseRow::sidecar_id is the sender).
+struct SenderScope {
+  std::string scope;
+  std::string service_name;
+};
+
+// What storing an inquiry response made of it.
+struct StoredResponse {
+  bool result = false;    // it carries a batch and counts: it was verified
+  bool verified = false;  // ... and verification passed
 };
 
 struct AdminAction {

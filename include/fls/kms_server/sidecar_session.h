@@ -3,9 +3,9 @@
 // challenge -> registered, then batches, health-check replies and inquiry responses. Runs on the
 // I/O thread; what it changes goes through the KmsStore, and it answers a request only once the
 // store has committed what the request changed.
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -60,7 +60,8 @@ class SessionHost {
   virtual void sidecar_closed(const std::shared_ptr<SidecarSession>& session) = 0;
   virtual InquiryJudgement judge_inquiry_response(const std::string& sender, const std::string& inquiry_id,
                                                   std::int64_t total, std::int64_t item, bool has_batch) = 0;
-  virtual void inquiry_response_stored(const std::string& inquiry_id) = 0;
+  // Once per response judged not dropped: `stored` says what became of it, nullopt if storing it failed.
+  virtual void inquiry_response_stored(const std::string& inquiry_id, std::optional<StoredResponse> stored) = 0;
 };
 
 class SidecarSession final : public WsPeerHandler, public std::enable_shared_from_this<SidecarSession> {

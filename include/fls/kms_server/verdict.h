@@ -1,7 +1,7 @@
 #pragma once
-// The KMS's judgement of inquiry responses (protocol.md §7 "Results", "missing", "gaps",
-// "Summary verified"): pure functions over what the KMS received and what the sidecars
-// returned, so the rules can be tested without sockets or a database.
+// The KMS's judgement of inquiry responses (protocol.md §7 "Results", "gaps"): pure functions
+// over what the KMS received and what a sidecar returned, so the rules can be tested without
+// sockets or a database. The verdict over all of them is the store's, over the outcomes it keeps.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -72,6 +72,16 @@ struct Gap {
   std::int64_t before;
 };
 
+// Consecutive sequence numbers first..last of one keyId.
+struct SequenceRun {
+  std::string key_id;
+  std::int64_t first;
+  std::int64_t last;
+};
+
+// `row_keys` (keyId in lower case, sequence) as the fewest runs, sorted by keyId, then first.
+std::vector<SequenceRun> sequence_runs(std::vector<std::pair<std::string, std::int64_t>> row_keys);
+
 // The largest `total` an inquiry-response may announce: what the database stores, and small
 // enough that totals summed over every sidecar cannot overflow.
 using protocol::kMaxInquiryItems;
@@ -92,23 +102,13 @@ class AnswerProgress {
   bool nothing_found_ = false;
 };
 
-// What else the verdict depends on besides the results.
-struct InquiryAnswers {
-  std::vector<std::string> unanswered;  // sidecars asked whose answer is not whole
-  std::size_t sender_problems = 0;      // responses that could not count (AnswerProgress, scope)
-};
-
+// The verdict over every result of an inquiry (protocol.md §7; the store computes it).
 struct InquirySummary {
-  std::vector<std::string> missing;     // `in_window` ids no result returned, in the order given
-  std::vector<std::string> unknown;     // result ids the KMS never received, result order, distinct
+  std::vector<std::string> missing;     // batches received within the window that no result returned, oldest first
+  std::vector<std::string> unknown;     // result ids the KMS never received, in order of arrival, distinct
   std::vector<Gap> gaps;                // sorted by keyId, then `after`
-  std::vector<std::string> unanswered;  // as given
+  std::vector<std::string> unanswered;  // asked sidecars whose answer is not whole, in the order asked
   bool verified = false;                // complete, all results verified, nothing above, no sender problems
 };
-
-// `in_window_batch_ids`: the batches the KMS received from this service's sidecars within the
-// inquiry window. All ids are compared case-insensitively and reported in lower case.
-InquirySummary summarize(const std::vector<ResultVerdict>& results, const std::vector<std::string>& in_window_batch_ids,
-                         bool complete, const InquiryAnswers& answers = {});
 
 }  // namespace fls::kms
