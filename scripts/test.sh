@@ -44,6 +44,7 @@ if ((sanitize)); then
   # Make sanitizer findings fail the test instead of scrolling past (UBSan only warns by default).
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+  export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0}"
   # Left to the plain build: the load and fault suites (tens of MB through the sidecar, or
   # PostgreSQL restarted under it: minutes each at the sanitizers' speed), the key-memory tests
   # (they take core dumps, and an ASan process's core holds its whole shadow memory: terabytes),

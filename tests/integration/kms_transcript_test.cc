@@ -35,6 +35,7 @@
 #include "fls/pg/migrator.h"
 #include "fls/pg/query_worker.h"
 #include "fls/signing/row_signer.h"
+#include "kms_fixture.h"
 #include "test_database.h"
 
 namespace fls {
@@ -290,15 +291,18 @@ TEST(KmsTranscript, ScriptedSessionMatchesTheRecordedFrames) {
   EXPECT_EQ(verdict.status, 200u) << verdict.body;
   EXPECT_EQ(verdict.json().value("verified", false), true) << verdict.body;
 
-  // The frames are all in; once the answers are written, nothing more is compared, so the loop
-  // just stops.
+  // The frames are all in; once the answers are written, nothing more is compared. The
+  // connection is closed and the loop stops once the KMS has seen it close: a session and the
+  // service hold each other until then (LeakSanitizer would find them if the loop stopped first).
   backend.join();
   boost::asio::post(io, [&] {
     client->stop();
     server.stop();
     service->close_all();
-    io.stop();
   });
+  EXPECT_TRUE(test::eventually(
+      [&] { return database.count("SELECT count(*) FROM kms_sidecars WHERE status <> 'terminated'") == 0; }));
+  boost::asio::post(io, [&] { io.stop(); });
   io_thread.join();
   verifiers.stop();
   db.stop(/*finish_queued=*/false);
